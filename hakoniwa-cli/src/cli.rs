@@ -1,0 +1,151 @@
+//! The command line's root: parsing, logging, error rendering, exit codes.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::run::RunArgs;
+
+/// Exit code when the sandbox could not be set up (bad flag, refused
+/// mount, missing tool…), as in DESIGN.md and `hakoniwa::ExitStatus`.
+pub(crate) const EXIT_SETUP_FAILED: i32 = hakoniwa::ExitStatus::SETUP_FAILED;
+
+/// Run a program in a rootless Linux sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "hakoniwa", version, about, propagate_version = true)]
+struct Cli {
+    /// Log each setup step on stderr (-vv for every mount step)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run a command in a sandbox
+    Run(RunArgs),
+}
+
+/// A failure of the command line itself: what failed, why, and a hint.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub message: String,
+    pub source: Option<Box<dyn StdError>>,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<hakoniwa::Error> for CliError {
+    fn from(err: hakoniwa::Error) -> Self {
+        let hint = err.hint().map(str::to_string);
+        Self {
+            message: err.to_string(),
+            source: err.source().map(|source| source.to_string().into()),
+            hint,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    /// `hakoniwa: <what failed>: <why>`, then `caused by:` for deeper
+    /// causes, then `hint:`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hakoniwa: {}", self.message)?;
+        let mut source = self.source.as_deref();
+        if let Some(why) = source {
+            write!(f, ": {why}")?;
+            source = why.source();
+        }
+        while let Some(cause) = source {
+            write!(f, "\ncaused by: {cause}")?;
+            source = cause.source();
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the command line, runs it, and returns the exit code.
+pub(crate) fn main() -> i32 {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => return clap_error(err),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => return clap_error(err),
+    };
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Commands::Run(args) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(&matches);
+            crate::run::run(&args, run_matches)
+        }
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("{err}");
+        EXIT_SETUP_FAILED
+    })
+}
+
+/// Help and version go to stdout with code 0; a usage error is one line
+/// naming the culprit, code 125.
+fn clap_error(err: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_SETUP_FAILED
+            } else {
+                0
+            }
+        }
+        _ => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!(
+                "{}",
+                CliError::new(message).hint("see 'hakoniwa --help' or 'hakoniwa run --help'")
+            );
+            EXIT_SETUP_FAILED
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format(|buf, record| {
+            use std::io::Write;
+            writeln!(buf, "hakoniwa: {}", record.args())
+        })
+        .init();
+}

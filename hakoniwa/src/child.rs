@@ -1,0 +1,243 @@
+//! `Child`: a running sandbox, as the caller holds it.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{io_error, Error, Result};
+use crate::plan::Descriptions;
+use crate::runtime::channel::{Message, ParentEnd};
+use crate::runtime::Spawned;
+use crate::status::{ExitKind, ExitStatus};
+use crate::sys;
+
+/// A running sandbox.
+///
+/// Dropping a `Child` that has not been waited for kills the sandbox and
+/// reaps it: no process of a sandbox outlives its handle.
+#[derive(Debug)]
+pub struct Child {
+    pid: Pid,
+    channel: ParentEnd,
+    descriptions: Descriptions,
+    status: Option<ExitStatus>,
+    /// The program's standard input, when piped.
+    pub stdin: Option<io::PipeWriter>,
+    /// The program's standard output, when piped.
+    pub stdout: Option<io::PipeReader>,
+    /// The program's standard error, when piped.
+    pub stderr: Option<io::PipeReader>,
+}
+
+/// What a finished command printed, and how it ended.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Output {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Everything it wrote to standard output.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("status", &self.status)
+            .field("stdout", &String::from_utf8_lossy(&self.stdout))
+            .field("stderr", &String::from_utf8_lossy(&self.stderr))
+            .finish()
+    }
+}
+
+/// What the sandbox reported before it ended.
+#[derive(Default)]
+struct Report {
+    failure: Option<(crate::runtime::channel::Stage, u32, i32)>,
+    program_status: Option<i32>,
+}
+
+impl Child {
+    pub(crate) fn new(
+        spawned: Spawned,
+        descriptions: Descriptions,
+        stdin: Option<io::PipeWriter>,
+        stdout: Option<io::PipeReader>,
+        stderr: Option<io::PipeReader>,
+    ) -> Self {
+        Self {
+            pid: spawned.pid,
+            channel: spawned.channel,
+            descriptions,
+            status: None,
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The host pid of the sandbox's init, the process that signals reach
+    /// the program through.
+    pub fn id(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    /// Kills the whole sandbox (SIGKILL to its init, which takes every
+    /// process of its pid namespace along). Does nothing if it has already
+    /// been waited for.
+    pub fn kill(&mut self) -> Result<()> {
+        self.signal(Signal::SIGKILL as i32)
+    }
+
+    /// Sends `signal` to the sandbox's init, which passes it on to the
+    /// program (SIGKILL and SIGSTOP act on the whole sandbox instead).
+    pub fn signal(&mut self, signal: i32) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        let signal =
+            Signal::try_from(signal).map_err(|errno| self.process_error("signal", errno))?;
+        match signal::kill(self.pid, signal) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(errno) => Err(self.process_error("signal", errno)),
+        }
+    }
+
+    /// Waits for the sandbox to end. Closes the program's standard input
+    /// first, so a program reading it sees end of file.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = &self.status {
+            return Ok(status.clone());
+        }
+        drop(self.stdin.take());
+        let mut report = Report::default();
+        // The channel closes when init exits: every report is in by then.
+        while let Some(message) = self.channel.recv(false).map_err(Error::Channel)? {
+            report.add(message)?;
+        }
+        let init_status =
+            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
+        Ok(self.conclude(report, init_status))
+    }
+
+    /// The status if the sandbox has ended, without waiting.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if let Some(status) = &self.status {
+            return Ok(Some(status.clone()));
+        }
+        let init_status =
+            match sys::try_wait_child(self.pid).map_err(|e| self.process_error("wait for", e))? {
+                Some(status) => status,
+                None => return Ok(None),
+            };
+        let mut report = Report::default();
+        while let Some(message) = self.channel.recv(true).map_err(Error::Channel)? {
+            report.add(message)?;
+        }
+        Ok(Some(self.conclude(report, init_status)))
+    }
+
+    /// Waits for the sandbox to end, collecting what the program wrote to
+    /// its piped standard output and error.
+    pub fn wait_with_output(&mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) =
+            read_both(self.stdout.take(), self.stderr.take()).map_err(|source| Error::Stdio {
+                stream: "output",
+                source,
+            })?;
+        Ok(Output {
+            status: self.wait()?,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn conclude(&mut self, report: Report, init_status: i32) -> ExitStatus {
+        let kind = if let Some((stage, index, errno)) = report.failure {
+            ExitKind::SetupFailed(self.descriptions.setup_error(stage, index, errno))
+        } else {
+            // Init reports the program's status; without a report, init
+            // itself was killed (by `kill`, or from outside).
+            decode(report.program_status.unwrap_or(init_status))
+        };
+        let status = ExitStatus::new(kind, &self.descriptions.program);
+        self.status = Some(status.clone());
+        status
+    }
+
+    fn process_error(&self, action: &'static str, errno: Errno) -> Error {
+        Error::Process {
+            action,
+            pid: self.pid.as_raw(),
+            source: io_error(errno),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = signal::kill(self.pid, Signal::SIGKILL);
+            let _ = sys::wait_child(self.pid);
+        }
+    }
+}
+
+impl Report {
+    fn add(&mut self, message: Message) -> Result<()> {
+        match message {
+            // The first failure is the cause; later ones are consequences.
+            Message::SetupFailed {
+                stage,
+                index,
+                errno,
+            } => {
+                self.failure.get_or_insert((stage, index, errno));
+            }
+            Message::ProgramExited { wait_status } => self.program_status = Some(wait_status),
+            Message::IdMapsWritten => {
+                return Err(Error::Channel(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "unexpected message from the sandbox: IdMapsWritten",
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a raw `waitpid` status.
+fn decode(wait_status: i32) -> ExitKind {
+    if libc::WIFSIGNALED(wait_status) {
+        ExitKind::Signaled(libc::WTERMSIG(wait_status))
+    } else {
+        ExitKind::Exited(libc::WEXITSTATUS(wait_status))
+    }
+}
+
+/// Reads two pipes to their ends at once, so that neither fills up while
+/// the other is read.
+fn read_both(
+    stdout: Option<io::PipeReader>,
+    stderr: Option<io::PipeReader>,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    fn read_all(pipe: Option<io::PipeReader>) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut buf)?;
+        }
+        Ok(buf)
+    }
+    std::thread::scope(|scope| {
+        let err = scope.spawn(|| read_all(stderr));
+        let out = read_all(stdout)?;
+        let err = err
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("stderr reader panicked")))?;
+        Ok((out, err))
+    })
+}

@@ -1,0 +1,249 @@
+//! `Command`: the program to run in a container, with its arguments,
+//! environment, working directory and standard streams.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::child::{Child, Output};
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::runtime::{self, ChildStdio};
+use crate::status::ExitStatus;
+
+/// Where a standard stream of the program goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's own stream.
+    Inherit,
+    /// `/dev/null` of the host.
+    Null,
+    /// A pipe to the caller, reachable through [`Child`]'s fields.
+    MakePipe,
+}
+
+impl Stdio {
+    /// The caller's own stream.
+    pub fn inherit() -> Self {
+        Stdio::Inherit
+    }
+
+    /// `/dev/null`.
+    pub fn null() -> Self {
+        Stdio::Null
+    }
+
+    /// A pipe to the caller.
+    pub fn piped() -> Self {
+        Stdio::MakePipe
+    }
+}
+
+/// A program to run in a [`Container`], made by [`Container::command`].
+///
+/// The program starts with an empty environment: only what [`env`](Self::env)
+/// and [`envs`](Self::envs) add. Its working directory is `/` unless
+/// [`current_dir`](Self::current_dir) says otherwise.
+#[derive(Clone, Debug)]
+pub struct Command {
+    container: Container,
+    pub(crate) program: String,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) envs: Vec<(OsString, OsString)>,
+    pub(crate) current_dir: Option<PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+}
+
+impl Command {
+    pub(crate) fn new(program: &str, container: Container) -> Self {
+        Self {
+            container,
+            program: program.to_string(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            current_dir: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
+    }
+
+    /// Sets an environment variable of the program.
+    pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, value: V) -> &mut Self {
+        let key = key.as_ref().to_os_string();
+        let value = value.as_ref().to_os_string();
+        match self.envs.iter_mut().find(|(name, _)| *name == key) {
+            Some(entry) => entry.1 = value,
+            None => self.envs.push((key, value)),
+        }
+        self
+    }
+
+    /// Sets environment variables of the program.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (key, value) in vars {
+            self.env(key, value);
+        }
+        self
+    }
+
+    /// Sets the working directory, a path inside the sandbox.
+    pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Self {
+        self.current_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Where the program's standard input comes from.
+    pub fn stdin(&mut self, cfg: Stdio) -> &mut Self {
+        self.stdin = Some(cfg);
+        self
+    }
+
+    /// Where the program's standard output goes.
+    pub fn stdout(&mut self, cfg: Stdio) -> &mut Self {
+        self.stdout = Some(cfg);
+        self
+    }
+
+    /// Where the program's standard error goes.
+    pub fn stderr(&mut self, cfg: Stdio) -> &mut Self {
+        self.stderr = Some(cfg);
+        self
+    }
+
+    /// The program, as given.
+    pub fn get_program(&self) -> &str {
+        &self.program
+    }
+
+    /// The arguments, without the program.
+    pub fn get_args(&self) -> impl Iterator<Item = &OsStr> {
+        self.args.iter().map(OsString::as_os_str)
+    }
+
+    /// The environment variables set so far, in the order first set.
+    pub fn get_envs(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.envs
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
+    /// The working directory, if one was set.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.current_dir.as_deref()
+    }
+
+    /// Starts the program in a new sandbox. Streams not configured are
+    /// inherited.
+    ///
+    /// Errors are about the configuration or the caller's resources; a
+    /// failure inside the new sandbox comes back from [`Child::wait`] as an
+    /// [`ExitStatus`] of kind [`SetupFailed`](crate::ExitKind::SetupFailed).
+    pub fn spawn(&mut self) -> Result<Child> {
+        self.spawn_with(Stdio::Inherit, Stdio::Inherit)
+    }
+
+    /// Runs the program to its end, streams inherited unless configured.
+    pub fn status(&mut self) -> Result<ExitStatus> {
+        self.spawn()?.wait()
+    }
+
+    /// Runs the program to its end and collects its output. Standard input
+    /// is `/dev/null` and standard output and error are captured unless
+    /// configured.
+    pub fn output(&mut self) -> Result<Output> {
+        self.spawn_with(Stdio::Null, Stdio::MakePipe)?
+            .wait_with_output()
+    }
+
+    fn spawn_with(&mut self, default_in: Stdio, default_out: Stdio) -> Result<Child> {
+        let plan = Plan::new(&self.container, self)?;
+        let (child_in, parent_in) = prepare(self.stdin.unwrap_or(default_in), Stream::Input)?;
+        let (child_out, parent_out) = prepare(self.stdout.unwrap_or(default_out), Stream::Output)?;
+        let (child_err, parent_err) = prepare(self.stderr.unwrap_or(default_out), Stream::Error)?;
+        let stdio = ChildStdio {
+            stdin: child_in,
+            stdout: child_out,
+            stderr: child_err,
+        };
+        let spawned = runtime::spawn(&plan, stdio)?;
+        Ok(Child::new(
+            spawned,
+            plan.descriptions(),
+            parent_in.map(io::PipeWriter::from),
+            parent_out.map(io::PipeReader::from),
+            parent_err.map(io::PipeReader::from),
+        ))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Input,
+    Output,
+    Error,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Input => "input",
+            Stream::Output => "output",
+            Stream::Error => "error",
+        }
+    }
+}
+
+/// The program's end of a stream and the caller's end, if any.
+fn prepare(cfg: Stdio, stream: Stream) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    let failed = |source| Error::Stdio {
+        stream: stream.name(),
+        source,
+    };
+    match cfg {
+        Stdio::Inherit => Ok((None, None)),
+        Stdio::Null => {
+            let null = File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(failed)?;
+            Ok((Some(null.into()), None))
+        }
+        Stdio::MakePipe => {
+            let (reader, writer) = io::pipe().map_err(failed)?;
+            Ok(match stream {
+                Stream::Input => (Some(reader.into()), Some(writer.into())),
+                Stream::Output | Stream::Error => (Some(writer.into()), Some(reader.into())),
+            })
+        }
+    }
+}

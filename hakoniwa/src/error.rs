@@ -1,0 +1,138 @@
+//! Errors: one variant per operation, each naming its subject and keeping
+//! the operating-system error as its source.
+
+use std::io;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong before the program could start: a configuration the
+/// sandbox cannot be built from, or an operation in the caller that failed.
+///
+/// Failures *inside* the new sandbox (a mount refused by the kernel, a
+/// program not found) are not errors of `spawn`: they come back as an
+/// [`ExitStatus`](crate::ExitStatus) whose kind is
+/// [`ExitKind::SetupFailed`](crate::ExitKind::SetupFailed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory given to `rootfs` cannot be used.
+    #[error("invalid rootfs {}", path.display())]
+    Rootfs {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A path in the configuration is not of the form it must have.
+    #[error("invalid {what} {}: {reason}", path.display())]
+    InvalidPath {
+        /// Which setting holds it ("mount target", "working directory").
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The source of a bind mount cannot be used.
+    #[error("invalid bind-mount source {}", path.display())]
+    BindSource {
+        /// The host path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The program name is empty.
+    #[error("empty program name")]
+    EmptyProgram,
+    /// An environment variable name is empty or holds `=`.
+    #[error("invalid environment variable name {name:?}")]
+    InvalidEnvName {
+        /// The name.
+        name: String,
+    },
+    /// A string given to the sandbox holds a NUL byte, which no system call
+    /// can carry.
+    #[error("{what} contains a NUL byte: {value:?}")]
+    NulByte {
+        /// Which setting holds it ("argument", "environment variable").
+        what: &'static str,
+        /// The string.
+        value: String,
+    },
+    /// A mount needs a mount namespace, which the container does not have.
+    #[error("mounts need a new mount namespace, and the container shares the caller's")]
+    MountsWithoutNamespace,
+    /// No host directory can hold the staging mount.
+    #[error("none of the directories {candidates} exists to stage the sandbox's root on")]
+    NoStagingDir {
+        /// The directories tried.
+        candidates: String,
+    },
+    /// The standard input, output or error could not be prepared.
+    #[error("failed to prepare the program's standard {stream}")]
+    Stdio {
+        /// "input", "output" or "error".
+        stream: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The channel between the caller and the sandbox failed.
+    #[error("failed to talk to the sandbox")]
+    Channel(#[source] io::Error),
+    /// The kernel refused to create the sandbox's process and namespaces.
+    #[error("failed to create the sandbox's namespaces ({namespaces})")]
+    Namespaces {
+        /// The namespaces asked for, space-separated.
+        namespaces: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+        /// What may fix it, when the cause is known.
+        hint: Option<String>,
+    },
+    /// An id map could not be written.
+    #[error("failed to write {file} ({map:?})")]
+    IdMap {
+        /// The `/proc/PID/...` file.
+        file: String,
+        /// What was written.
+        map: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Waiting for or signalling the sandbox failed.
+    #[error("failed to {action} the sandbox (pid {pid})")]
+    Process {
+        /// "wait for", "kill".
+        action: &'static str,
+        /// The pid of the sandbox's init.
+        pid: i32,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// A suggestion that may fix the error, when one is known.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Namespaces { hint, .. } => hint.as_deref(),
+            Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a `nix` errno into an `io::Error` (which names it in messages).
+pub(crate) fn io_error(errno: Errno) -> io::Error {
+    io::Error::from_raw_os_error(errno as i32)
+}

@@ -1,0 +1,44 @@
+//! Run a program in a Linux sandbox: new namespaces, a fresh root built on
+//! a tmpfs, id maps, dropped capabilities — rootless, with no helper
+//! process and no daemon.
+//!
+//! The API follows `std::process`: configure a [`Container`], make a
+//! [`Command`] from it, then `spawn`, `status` or `output`.
+//!
+//! ```no_run
+//! use hakoniwa::{Container, Namespace};
+//!
+//! let mut container = Container::new();
+//! container
+//!     .rootfs("/")?
+//!     .unshare(Namespace::Network)
+//!     .tmpfsmount("/tmp");
+//! let status = container.command("sh").args(["-c", "exit 3"]).status()?;
+//! assert_eq!(status.exit_code, Some(3));
+//! # Ok::<(), hakoniwa::Error>(())
+//! ```
+//!
+//! The library is safe to use from a multi-threaded program: everything
+//! that allocates happens before the sandbox's process is cloned, and that
+//! process makes only system calls until it executes the program.
+#![deny(unsafe_code)]
+
+mod caps;
+mod child;
+mod command;
+mod container;
+mod diagnose;
+mod error;
+mod idmap;
+mod plan;
+mod rootfs;
+mod runtime;
+mod status;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use child::{Child, Output};
+pub use command::{Command, Stdio};
+pub use container::{Container, Namespace};
+pub use error::{Error, Result};
+pub use status::{ExitKind, ExitStatus, SetupError};

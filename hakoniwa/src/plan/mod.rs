@@ -1,0 +1,358 @@
+//! `Plan`: a container and a command, validated and lowered to what the
+//! child needs — C strings, pointer arrays, ordered steps, bit masks.
+//!
+//! Everything that allocates or can fail on bad input happens here, in the
+//! caller, before any process is created: after the clone the child only
+//! makes system calls (see `runtime`).
+
+pub(crate) mod mounts;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::ptr;
+
+use libc::c_char;
+
+use crate::caps;
+use crate::command::Command;
+use crate::container::{Container, IdMap, Namespace};
+use crate::error::{Error, Result};
+use crate::idmap::IdMapPlan;
+use crate::runtime::channel::Stage;
+use crate::status::{ProgramFailure, SetupError};
+
+pub(crate) use mounts::Step;
+
+/// Where the program is looked up when the command's environment has no
+/// `PATH`.
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the runtime needs, prepared.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// `CLONE_NEW*` flags.
+    pub clone_flags: u64,
+    /// The namespaces, for messages.
+    pub namespaces: Vec<Namespace>,
+    /// Maps to write from the caller; `None` without a user namespace.
+    pub id_maps: Option<IdMapPlan>,
+    /// Steps that build the root; `None` without a mount namespace.
+    pub mount_steps: Option<Vec<Step>>,
+    /// The host directory the root is staged on (see `rootfs.rs`).
+    pub staging_dir: Option<CString>,
+    /// Whether init runs as pid 1 of its own pid namespace.
+    pub pid_namespace: bool,
+    pub hostname: Option<CString>,
+    pub exec: ExecPlan,
+    /// The capability sets of the program; `None` leaves them as they are.
+    pub capabilities: Option<u64>,
+}
+
+/// The program, its arguments and environment, and where it starts.
+#[derive(Debug)]
+pub(crate) struct ExecPlan {
+    /// The program as the user named it, for messages.
+    pub program: String,
+    /// The paths to try, in order (one unless the name was looked up in
+    /// `PATH`).
+    pub candidates: Vec<CString>,
+    pub current_dir: CString,
+    /// Owns the strings `argv` points into.
+    _args: Vec<CString>,
+    /// Owns the strings `envp` points into.
+    _env: Vec<CString>,
+    /// Null-terminated.
+    pub argv: Vec<*const c_char>,
+    /// Null-terminated.
+    pub envp: Vec<*const c_char>,
+}
+
+impl Plan {
+    pub(crate) fn new(container: &Container, command: &Command) -> Result<Self> {
+        let namespaces: Vec<Namespace> = container.namespaces.iter().copied().collect();
+        let clone_flags = namespaces
+            .iter()
+            .fold(0, |flags, ns| flags | ns.clone_flag());
+        let has = |ns| container.namespaces.contains(&ns);
+
+        let mount_steps = if has(Namespace::Mount) {
+            Some(mounts::plan(&container.mounts)?)
+        } else if container.mounts.is_empty() {
+            None
+        } else {
+            return Err(Error::MountsWithoutNamespace);
+        };
+
+        let staging_dir = match mount_steps {
+            Some(_) => Some(staging_dir()?),
+            None => None,
+        };
+        let id_maps =
+            has(Namespace::User).then(|| IdMapPlan::new(&container.uidmaps, &container.gidmaps));
+        let program_uid = program_uid(container);
+        let capabilities = caps::program_capabilities(program_uid, has(Namespace::User));
+
+        let hostname = match &container.hostname {
+            Some(name) => Some(c_string("hostname", name.as_bytes().to_vec())?),
+            None => None,
+        };
+
+        Ok(Self {
+            clone_flags,
+            namespaces,
+            id_maps,
+            mount_steps,
+            staging_dir,
+            pid_namespace: has(Namespace::Pid),
+            hostname,
+            exec: ExecPlan::new(command)?,
+            capabilities,
+        })
+    }
+}
+
+/// Directories one of which exists on any Linux system; the first that
+/// does is where the root is staged. The staging mount hides it only inside
+/// the sandbox's mount namespace.
+const STAGING_DIRS: [&str; 4] = ["/tmp", "/mnt", "/run", "/var/tmp"];
+
+fn staging_dir() -> Result<CString> {
+    STAGING_DIRS
+        .iter()
+        .find(|dir| Path::new(dir).is_dir())
+        .map(|dir| c_string("staging directory", dir.as_bytes().to_vec()))
+        .unwrap_or(Err(Error::NoStagingDir {
+            candidates: STAGING_DIRS.join(" "),
+        }))
+}
+
+/// What the steps of a plan do, in words: kept by the caller after the
+/// spawn to turn a failure record (stage, index, errno) into a message.
+#[derive(Clone, Debug)]
+pub(crate) struct Descriptions {
+    pub program: String,
+    mount_steps: Vec<String>,
+    candidates: Vec<String>,
+    current_dir: String,
+}
+
+impl Plan {
+    pub(crate) fn descriptions(&self) -> Descriptions {
+        let lossy = |s: &CString| s.to_string_lossy().into_owned();
+        Descriptions {
+            program: self.exec.program.clone(),
+            mount_steps: self
+                .mount_steps
+                .iter()
+                .flatten()
+                .map(|step| step.what.clone())
+                .collect(),
+            candidates: self.exec.candidates.iter().map(lossy).collect(),
+            current_dir: lossy(&self.exec.current_dir),
+        }
+    }
+}
+
+impl Descriptions {
+    /// The error for a failure record from the sandbox.
+    pub(crate) fn setup_error(&self, stage: Stage, index: u32, errno: i32) -> SetupError {
+        let index = index as usize;
+        let mut program = ProgramFailure::None;
+        let step = match stage {
+            Stage::WaitForIdMaps => "wait for the id maps".to_string(),
+            Stage::DeathSignal => "tie the sandbox's life to its caller".to_string(),
+            Stage::Stdio => "set up the standard streams".to_string(),
+            Stage::MountPropagation => "make the sandbox's mounts private".to_string(),
+            Stage::StagingRoot => "mount the staging root".to_string(),
+            Stage::MountStep => self
+                .mount_steps
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| format!("run mount step #{index}")),
+            Stage::EnterRoot => "enter the new root".to_string(),
+            Stage::RootReadOnly => "make the root read-only".to_string(),
+            Stage::Hostname => "set the hostname".to_string(),
+            Stage::Signals => "set up signal handling".to_string(),
+            Stage::ForkProgram => "fork the program".to_string(),
+            Stage::WorkingDirectory => {
+                format!("change to the working directory {}", self.current_dir)
+            }
+            Stage::Capabilities => "set the program's capabilities".to_string(),
+            Stage::Exec => {
+                let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
+                program = if not_found {
+                    ProgramFailure::NotFound
+                } else {
+                    ProgramFailure::NotExecutable
+                };
+                match self.candidates.get(index) {
+                    Some(_) if not_found && self.candidates.len() > 1 => {
+                        format!("find {} in the sandbox's PATH", self.program)
+                    }
+                    Some(path) => format!("execute {path}"),
+                    None => format!("execute {}", self.program),
+                }
+            }
+        };
+        SetupError::new(step, errno, program)
+    }
+}
+
+/// The uid the program has inside: the caller's uid as mapped.
+fn program_uid(container: &Container) -> u32 {
+    let uid = nix::unistd::getuid().as_raw();
+    if !container.namespaces.contains(&Namespace::User) {
+        return uid;
+    }
+    container
+        .uidmaps
+        .iter()
+        .find_map(|map: &IdMap| {
+            (map.host_id..map.host_id.saturating_add(map.count))
+                .contains(&uid)
+                .then(|| map.container_id + (uid - map.host_id))
+        })
+        .unwrap_or(uid)
+}
+
+impl ExecPlan {
+    fn new(command: &Command) -> Result<Self> {
+        if command.program.is_empty() {
+            return Err(Error::EmptyProgram);
+        }
+        let search_path = command
+            .envs
+            .iter()
+            .find(|(name, _)| name == "PATH")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| DEFAULT_PATH.into());
+        let candidates = candidates(&command.program, &search_path)
+            .into_iter()
+            .map(|path| c_string("program", path))
+            .collect::<Result<Vec<_>>>()?;
+
+        let args = std::iter::once(OsString::from(&command.program))
+            .chain(command.args.iter().cloned())
+            .map(|arg| c_string("argument", arg.into_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        let env = command
+            .envs
+            .iter()
+            .map(|(name, value)| {
+                if name.is_empty() || name.as_bytes().contains(&b'=') {
+                    return Err(Error::InvalidEnvName {
+                        name: name.to_string_lossy().into_owned(),
+                    });
+                }
+                let mut entry = name.clone();
+                entry.push("=");
+                entry.push(value);
+                c_string("environment variable", entry.into_vec())
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let current_dir = match &command.current_dir {
+            Some(dir) => mounts::sandbox_path("working directory", dir)?,
+            None => "/".into(),
+        };
+        let current_dir = c_string("working directory", current_dir.into_os_string().into_vec())?;
+
+        Ok(Self {
+            program: command.program.clone(),
+            candidates,
+            current_dir,
+            argv: pointers(&args),
+            envp: pointers(&env),
+            _args: args,
+            _env: env,
+        })
+    }
+}
+
+/// The paths `execvp` would try for `program` with this `PATH`.
+fn candidates(program: &str, search_path: &OsStr) -> Vec<Vec<u8>> {
+    if program.contains('/') {
+        return vec![program.as_bytes().to_vec()];
+    }
+    search_path
+        .as_bytes()
+        .split(|&b| b == b':')
+        .filter(|dir| dir.starts_with(b"/"))
+        .map(|dir| Path::new(OsStr::from_bytes(dir)).join(program))
+        .map(|path| path.into_os_string().into_vec())
+        .collect()
+}
+
+fn pointers(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}
+
+fn c_string(what: &'static str, bytes: Vec<u8>) -> Result<CString> {
+    CString::new(bytes).map_err(|err| Error::NulByte {
+        what,
+        value: String::from_utf8_lossy(&err.into_vec()).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_is_searched_in_absolute_path_entries() {
+        let found = candidates("ls", OsStr::new("/usr/bin:relative::/bin/"));
+        assert_eq!(found, [b"/usr/bin/ls".to_vec(), b"/bin/ls".to_vec()]);
+        assert_eq!(candidates("./x", OsStr::new("/bin")), [b"./x".to_vec()]);
+    }
+
+    #[test]
+    fn exec_plan_builds_null_terminated_arrays() {
+        let container = Container::empty();
+        let mut command = container.command("echo");
+        command.arg("hi").env("A", "1");
+        let plan = Plan::new(&container, &command).unwrap();
+        assert_eq!(plan.exec.argv.len(), 3);
+        assert!(plan.exec.argv[2].is_null());
+        assert_eq!(plan.exec.envp.len(), 2);
+        assert_eq!(
+            plan.exec.candidates[0].to_str().unwrap(),
+            "/usr/local/sbin/echo"
+        );
+        assert_eq!(plan.exec.current_dir.to_str().unwrap(), "/");
+    }
+
+    #[test]
+    fn bad_commands_are_refused_before_fork() {
+        let container = Container::empty();
+        let err = Plan::new(&container, &container.command("")).unwrap_err();
+        assert!(matches!(err, Error::EmptyProgram));
+        let mut command = container.command("x");
+        command.arg("a\0b");
+        let err = Plan::new(&container, &command).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NulByte {
+                what: "argument",
+                ..
+            }
+        ));
+        let mut command = container.command("x");
+        command.current_dir("relative");
+        let err = Plan::new(&container, &command).unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { .. }));
+    }
+
+    #[test]
+    fn mounts_need_a_mount_namespace() {
+        let mut container = Container::empty();
+        container.tmpfsmount("/tmp");
+        let err = Plan::new(&container, &container.command("x")).unwrap_err();
+        assert!(matches!(err, Error::MountsWithoutNamespace));
+    }
+}

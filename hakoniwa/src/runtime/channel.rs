@@ -1,0 +1,278 @@
+//! The channel between the caller (parent) and the sandbox (init and
+//! program): a `SOCK_SEQPACKET` socket pair carrying fixed-size messages,
+//! so the child sends and receives without allocating, and each message
+//! arrives whole or not at all.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+
+use crate::error::io_error;
+
+/// The step of the child's setup that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Stage {
+    /// Waiting for the parent to write the id maps.
+    WaitForIdMaps = 1,
+    /// Arming the parent-death signal.
+    DeathSignal,
+    /// Setting up standard input, output and error.
+    Stdio,
+    /// Making every mount private.
+    MountPropagation,
+    /// Mounting the staging tmpfs and entering it.
+    StagingRoot,
+    /// One step of the mount plan (the index says which).
+    MountStep,
+    /// Entering the finished root.
+    EnterRoot,
+    /// Making the root read-only.
+    RootReadOnly,
+    /// Setting the hostname.
+    Hostname,
+    /// Blocking the signals init waits for.
+    Signals,
+    /// Forking the program.
+    ForkProgram,
+    /// Changing to the working directory.
+    WorkingDirectory,
+    /// Setting the program's capabilities.
+    Capabilities,
+    /// Executing the program (the index says which candidate path).
+    Exec,
+}
+
+impl Stage {
+    fn from_u32(value: u32) -> Option<Self> {
+        const ALL: [Stage; 14] = [
+            Stage::WaitForIdMaps,
+            Stage::DeathSignal,
+            Stage::Stdio,
+            Stage::MountPropagation,
+            Stage::StagingRoot,
+            Stage::MountStep,
+            Stage::EnterRoot,
+            Stage::RootReadOnly,
+            Stage::Hostname,
+            Stage::Signals,
+            Stage::ForkProgram,
+            Stage::WorkingDirectory,
+            Stage::Capabilities,
+            Stage::Exec,
+        ];
+        ALL.into_iter().find(|stage| *stage as u32 == value)
+    }
+}
+
+/// What crosses the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Message {
+    /// Parent → init: the id maps are written, go on.
+    IdMapsWritten,
+    /// Init or program → parent: `stage` failed with `errno`.
+    SetupFailed {
+        stage: Stage,
+        index: u32,
+        errno: i32,
+    },
+    /// Init → parent: the program ended with this `waitpid` status.
+    ProgramExited { wait_status: i32 },
+}
+
+const SIZE: usize = 16;
+const TAG_ID_MAPS_WRITTEN: u32 = 1;
+const TAG_SETUP_FAILED: u32 = 2;
+const TAG_PROGRAM_EXITED: u32 = 3;
+
+impl Message {
+    fn encode(self) -> [u8; SIZE] {
+        let (tag, a, b, c) = match self {
+            Message::IdMapsWritten => (TAG_ID_MAPS_WRITTEN, 0, 0, 0),
+            Message::SetupFailed {
+                stage,
+                index,
+                errno,
+            } => (TAG_SETUP_FAILED, stage as u32, index, errno),
+            Message::ProgramExited { wait_status } => (TAG_PROGRAM_EXITED, 0, 0, wait_status),
+        };
+        let mut buf = [0; SIZE];
+        buf[0..4].copy_from_slice(&tag.to_ne_bytes());
+        buf[4..8].copy_from_slice(&a.to_ne_bytes());
+        buf[8..12].copy_from_slice(&b.to_ne_bytes());
+        buf[12..16].copy_from_slice(&c.to_ne_bytes());
+        buf
+    }
+
+    fn decode(buf: &[u8; SIZE]) -> Option<Self> {
+        let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+        match word(0) {
+            TAG_ID_MAPS_WRITTEN => Some(Message::IdMapsWritten),
+            TAG_SETUP_FAILED => Some(Message::SetupFailed {
+                stage: Stage::from_u32(word(4))?,
+                index: word(8),
+                errno: word(12) as i32,
+            }),
+            TAG_PROGRAM_EXITED => Some(Message::ProgramExited {
+                wait_status: word(12) as i32,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Creates the channel: the parent's end and the sandbox's end, both
+/// close-on-exec.
+pub(crate) fn channel() -> io::Result<(ParentEnd, SandboxEnd)> {
+    let (parent, sandbox) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(io_error)?;
+    Ok((ParentEnd(parent), SandboxEnd(sandbox)))
+}
+
+/// The caller's end.
+#[derive(Debug)]
+pub(crate) struct ParentEnd(OwnedFd);
+
+impl ParentEnd {
+    /// Tells init the id maps are in place.
+    pub(crate) fn id_maps_written(&self) -> io::Result<()> {
+        send(self.0.as_raw_fd(), Message::IdMapsWritten).map_err(io_error)
+    }
+
+    /// The next message, waiting for it unless `nonblocking`; `None` once
+    /// the sandbox has closed its end (or, when nonblocking, when nothing is
+    /// queued).
+    pub(crate) fn recv(&self, nonblocking: bool) -> io::Result<Option<Message>> {
+        let flags = if nonblocking {
+            MsgFlags::MSG_DONTWAIT
+        } else {
+            MsgFlags::empty()
+        };
+        let mut buf = [0; SIZE];
+        loop {
+            return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
+                Ok(0) => Ok(None),
+                Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
+                }),
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "truncated message from sandbox",
+                )),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) if nonblocking => Ok(None),
+                Err(errno) => Err(io_error(errno)),
+            };
+        }
+    }
+}
+
+/// The sandbox's end, used by init and inherited by the program until it
+/// executes. Its methods only make system calls.
+#[derive(Debug)]
+pub(crate) struct SandboxEnd(OwnedFd);
+
+impl AsFd for SandboxEnd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl SandboxEnd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+
+    /// The same end on a descriptor numbered 3 or above.
+    pub(crate) fn try_clone_above_stdio(&self) -> io::Result<Self> {
+        // `try_clone` duplicates with F_DUPFD_CLOEXEC from 3 upwards.
+        self.0.try_clone().map(SandboxEnd)
+    }
+
+    /// Waits for [`Message::IdMapsWritten`]; any other message or the
+    /// parent closing its end is an error.
+    pub(crate) fn wait_for_id_maps(&self) -> Result<(), Errno> {
+        let mut buf = [0; SIZE];
+        loop {
+            return match socket::recv(self.raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(SIZE) if Message::decode(&buf) == Some(Message::IdMapsWritten) => Ok(()),
+                Ok(0) => Err(Errno::EPIPE),
+                Ok(_) => Err(Errno::EPROTO),
+                Err(Errno::EINTR) => continue,
+                Err(errno) => Err(errno),
+            };
+        }
+    }
+
+    /// Reports a failed setup step. Best effort: if the parent is gone,
+    /// nobody is left to tell.
+    pub(crate) fn setup_failed(&self, stage: Stage, index: usize, errno: Errno) {
+        let message = Message::SetupFailed {
+            stage,
+            index: index as u32,
+            errno: errno as i32,
+        };
+        let _ = send(self.raw_fd(), message);
+    }
+
+    /// Reports how the program ended.
+    pub(crate) fn program_exited(&self, wait_status: i32) {
+        let _ = send(self.raw_fd(), Message::ProgramExited { wait_status });
+    }
+}
+
+fn send(fd: RawFd, message: Message) -> Result<(), Errno> {
+    let buf = message.encode();
+    loop {
+        return match socket::send(fd, &buf, MsgFlags::MSG_NOSIGNAL) {
+            Ok(_) => Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => Err(errno),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_survive_the_round_trip() {
+        let (parent, sandbox) = channel().unwrap();
+        parent.id_maps_written().unwrap();
+        assert_eq!(sandbox.wait_for_id_maps(), Ok(()));
+        sandbox.setup_failed(Stage::MountStep, 7, Errno::ENOENT);
+        sandbox.program_exited(3 << 8);
+        assert_eq!(
+            parent.recv(false).unwrap(),
+            Some(Message::SetupFailed {
+                stage: Stage::MountStep,
+                index: 7,
+                errno: libc::ENOENT
+            })
+        );
+        assert_eq!(
+            parent.recv(false).unwrap(),
+            Some(Message::ProgramExited {
+                wait_status: 3 << 8
+            })
+        );
+        assert_eq!(parent.recv(true).unwrap(), None);
+        drop(sandbox);
+        assert_eq!(parent.recv(false).unwrap(), None);
+    }
+
+    #[test]
+    fn a_closed_parent_stops_the_child() {
+        let (parent, sandbox) = channel().unwrap();
+        drop(parent);
+        assert_eq!(sandbox.wait_for_id_maps(), Err(Errno::EPIPE));
+    }
+}

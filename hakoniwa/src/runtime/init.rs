@@ -1,0 +1,161 @@
+//! Init: the first process of the sandbox (pid 1 of its pid namespace).
+//!
+//! It builds the sandbox, forks the program, then stays to reap orphans,
+//! forward the signals the caller sends, and report how the program ended.
+//! When it exits the kernel kills every process left in the namespace.
+//!
+//! Runs right after the clone, in a copy of a possibly multi-threaded
+//! caller: system calls only — no allocation, no lock, no panic.
+
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::prctl;
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::{self, Mode};
+use nix::unistd::{self, Pid};
+
+use crate::plan::Plan;
+use crate::rootfs;
+use crate::runtime::channel::{SandboxEnd, Stage};
+use crate::runtime::{program, ChildStdio};
+use crate::sys::{self, Forked};
+
+/// The signals a caller sends to the sandbox that init passes on to the
+/// program.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// `si_code` of a signal the kernel raised itself — for the terminal's
+/// Ctrl-C, which reaches the program directly through its process group.
+const SI_KERNEL: i32 = 0x80;
+
+/// Exit code of init when setup failed; the parent reads the reason from
+/// the channel, not from this code.
+const SETUP_FAILED: i32 = 125;
+
+/// Runs init; never returns.
+pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> ! {
+    let Err((stage, index, errno)) = setup(plan, channel, stdio) else {
+        unreachable_exit()
+    };
+    // The parent died before the maps were written: nobody to tell.
+    if stage != Stage::WaitForIdMaps || errno != Errno::EPIPE {
+        channel.setup_failed(stage, index, errno);
+    }
+    sys::exit_now(SETUP_FAILED)
+}
+
+/// `setup` only returns on failure; this keeps the type checker honest.
+fn unreachable_exit() -> ! {
+    sys::exit_now(SETUP_FAILED)
+}
+
+type Failure = (Stage, usize, Errno);
+
+fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Failure> {
+    let at = |stage| move |errno| (stage, 0, errno);
+    // 1. Die with the caller. Armed before anything else; the race with a
+    //    caller that died before this line is closed in step 4.
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(at(Stage::DeathSignal))?;
+    // 2. Standard streams in place, every other inherited descriptor
+    //    closed: nothing the caller held leaks into the sandbox.
+    stdio.install(channel.raw_fd()).map_err(at(Stage::Stdio))?;
+    // 3. Nothing may create a file before the ids are mapped.
+    if plan.id_maps.is_some() {
+        channel
+            .wait_for_id_maps()
+            .map_err(at(Stage::WaitForIdMaps))?;
+    }
+    // 4. The caller may have died between the clone and step 1.
+    if caller_is_gone(channel) {
+        return Err((Stage::WaitForIdMaps, 0, Errno::EPIPE));
+    }
+    // 5. From here init cannot be ptraced or read through /proc by the
+    //    program. Not earlier: the caller writes the maps through /proc.
+    prctl::set_dumpable(false).map_err(at(Stage::DeathSignal))?;
+    if !plan.pid_namespace {
+        // Without a pid namespace, orphans must still come back to us.
+        prctl::set_child_subreaper(true).map_err(at(Stage::DeathSignal))?;
+    }
+    // 6. The root, with modes exactly as planned; the program gets the
+    //    caller's umask back.
+    let umask = stat::umask(Mode::empty());
+    if let (Some(steps), Some(staging)) = (&plan.mount_steps, &plan.staging_dir) {
+        rootfs::build(steps, staging)?;
+    }
+    if let Some(hostname) = &plan.hostname {
+        unistd::sethostname(OsStr::from_bytes(hostname.to_bytes())).map_err(at(Stage::Hostname))?;
+    }
+    // 7. Block the signals init waits for before the program exists, so
+    //    none is lost; the program unblocks them.
+    let mut waited = SigSet::empty();
+    waited.add(Signal::SIGCHLD);
+    for signal in FORWARDED {
+        waited.add(signal);
+    }
+    signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None).map_err(at(Stage::Signals))?;
+    let program = match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
+        Forked::Child => program::run(plan, channel, umask),
+        Forked::Parent(pid) => pid,
+    };
+    // 8. Init keeps no stream of the program's: the caller sees end of file
+    //    when the program and its children close theirs.
+    let _ = sys::close_range(0, 2);
+    supervise(program, &waited, channel)
+}
+
+/// Whether the caller's end of the channel is closed.
+fn caller_is_gone(channel: &SandboxEnd) -> bool {
+    let mut fds = [PollFd::new(channel.as_fd(), PollFlags::empty())];
+    let _ = poll(&mut fds, PollTimeout::ZERO);
+    fds[0]
+        .revents()
+        .is_some_and(|events| events.contains(PollFlags::POLLHUP))
+}
+
+/// Waits for the program to end, reaping every other child and passing on
+/// forwarded signals, then reports and exits.
+fn supervise(program: Pid, waited: &SigSet, channel: &SandboxEnd) -> Result<(), Failure> {
+    let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC)
+        .map_err(|errno| (Stage::Signals, 0, errno))?;
+    loop {
+        let info = match signals.read_signal() {
+            Ok(Some(info)) => info,
+            Ok(None) | Err(Errno::EINTR) => continue,
+            Err(errno) => return Err((Stage::Signals, 0, errno)),
+        };
+        let signo = info.ssi_signo as i32;
+        if signo == libc::SIGCHLD {
+            reap(program, channel);
+        } else if info.ssi_code != SI_KERNEL {
+            if let Ok(signal) = Signal::try_from(signo) {
+                let _ = signal::kill(program, signal);
+            }
+        }
+    }
+}
+
+/// Reaps every child that has ended; when the program is one of them,
+/// reports its status and exits, which ends the sandbox.
+fn reap(program: Pid, channel: &SandboxEnd) {
+    // nix's WaitStatus does not keep the raw status the parent decodes, so
+    // ask for it directly.
+    while let Ok(Some((pid, status))) = sys::wait_any_nohang() {
+        if pid == program {
+            channel.program_exited(status);
+            sys::exit_now(0);
+        }
+    }
+}

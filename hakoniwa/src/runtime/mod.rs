@@ -1,0 +1,128 @@
+//! The spawn sequence. Three roles:
+//!
+//! - **parent** (the caller, this module): creates the channel, clones init
+//!   into the new namespaces, writes the id maps, tells init to go on, and
+//!   later waits for the report (`child.rs`).
+//! - **init** (`init.rs`): pid 1 of the sandbox; builds the root, forks the
+//!   program, reaps, forwards signals, reports how the program ended.
+//! - **program** (`program.rs`): last steps, then `execve`.
+//!
+//! Everything the child needs is in the [`Plan`], built before the clone.
+
+pub(crate) mod channel;
+mod init;
+mod program;
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{io_error, Error, Result};
+use crate::plan::Plan;
+use crate::sys::{self, Forked};
+
+use channel::{ParentEnd, SandboxEnd};
+
+/// The descriptors that become the program's standard streams (`None`
+/// keeps the caller's).
+#[derive(Debug, Default)]
+pub(crate) struct ChildStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// The first descriptor above the standard streams, where they are staged
+/// while being moved into place.
+const STAGING_FD: RawFd = 3;
+
+impl ChildStdio {
+    /// Child side: puts the streams on 0, 1 and 2 and closes every other
+    /// descriptor but `keep`.
+    fn install(&self, keep: RawFd) -> Result<(), Errno> {
+        let streams = [&self.stdin, &self.stdout, &self.stderr];
+        // Two passes, so that a source that is itself 0, 1 or 2 is not
+        // overwritten before it is used.
+        let mut staged: [Option<RawFd>; 3] = [None; 3];
+        for (slot, stream) in staged.iter_mut().zip(streams) {
+            if let Some(fd) = stream {
+                *slot = Some(sys::dup_above(fd.as_raw_fd(), STAGING_FD)?);
+            }
+        }
+        for (target, source) in staged.iter().enumerate() {
+            if let Some(fd) = source {
+                sys::dup2(*fd, target as RawFd)?;
+            }
+        }
+        // Everything else goes: what the caller held, with or without
+        // close-on-exec, must not reach the sandbox.
+        let keep = keep as u32;
+        if keep > STAGING_FD as u32 {
+            sys::close_range(STAGING_FD as u32, keep - 1)?;
+        }
+        sys::close_range(keep + 1, u32::MAX)
+    }
+}
+
+/// A spawned sandbox, as the parent holds it.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub pid: Pid,
+    pub channel: ParentEnd,
+}
+
+/// Creates the sandbox and starts the program in it.
+pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
+    let (parent_end, sandbox_end) = channel::channel().map_err(Error::Channel)?;
+    // The sandbox's end must not sit on 0, 1 or 2, where the streams go.
+    let sandbox_end = above_stdio(sandbox_end)?;
+    let pid = match sys::clone_process(plan.clone_flags) {
+        Ok(Forked::Child) => init::run(plan, &sandbox_end, &stdio),
+        Ok(Forked::Parent(pid)) => pid,
+        Err(errno) => return Err(namespaces_error(plan, errno)),
+    };
+    drop(sandbox_end);
+    drop(stdio);
+    let spawned = Spawned {
+        pid,
+        channel: parent_end,
+    };
+    if let Err(err) = release(plan, &spawned) {
+        let _ = signal::kill(pid, Signal::SIGKILL);
+        let _ = sys::wait_child(pid);
+        return Err(err);
+    }
+    Ok(spawned)
+}
+
+/// Writes the id maps and lets init go on.
+fn release(plan: &Plan, spawned: &Spawned) -> Result<()> {
+    if let Some(maps) = &plan.id_maps {
+        maps.write(spawned.pid)?;
+        spawned.channel.id_maps_written().map_err(Error::Channel)?;
+    }
+    Ok(())
+}
+
+fn above_stdio(end: SandboxEnd) -> Result<SandboxEnd> {
+    if end.raw_fd() > 2 {
+        return Ok(end);
+    }
+    end.try_clone_above_stdio().map_err(Error::Channel)
+}
+
+fn namespaces_error(plan: &Plan, errno: Errno) -> Error {
+    let namespaces = plan
+        .namespaces
+        .iter()
+        .map(|ns| ns.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Error::Namespaces {
+        namespaces,
+        source: io_error(errno),
+        hint: crate::diagnose::namespaces_hint(errno),
+    }
+}

@@ -1,0 +1,72 @@
+//! The program's last steps before `execve`, in a fork of init.
+//!
+//! Order: signals back to defaults first (so a failure below can still be
+//! reported and the program starts clean); the working directory while we
+//! still may read anything; capabilities last before exec, since dropping
+//! them may take away the rights the earlier steps need. System calls only.
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigSet, SigmaskHow};
+use nix::sys::stat::{self, Mode};
+use nix::unistd;
+
+use crate::caps;
+use crate::plan::Plan;
+use crate::runtime::channel::{SandboxEnd, Stage};
+use crate::sys;
+
+/// Exit code when the program could not be found (as in a shell).
+const NOT_FOUND: i32 = 127;
+/// Exit code when the program was found but could not be executed.
+const NOT_EXECUTABLE: i32 = 126;
+/// Exit code for any other setup failure.
+const SETUP_FAILED: i32 = 125;
+
+/// Prepares and executes the program; never returns.
+pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> ! {
+    let (stage, index, errno) = match prepare(plan, umask) {
+        Ok(()) => exec(plan),
+        Err(failure) => failure,
+    };
+    channel.setup_failed(stage, index, errno);
+    let code = match (stage, errno) {
+        (Stage::Exec, Errno::ENOENT | Errno::ENOTDIR) => NOT_FOUND,
+        (Stage::Exec, _) => NOT_EXECUTABLE,
+        _ => SETUP_FAILED,
+    };
+    sys::exit_now(code)
+}
+
+fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
+    let at = |stage| move |errno| (stage, 0, errno);
+    sys::reset_signal_dispositions();
+    signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(at(Stage::Signals))?;
+    stat::umask(umask);
+    unistd::chdir(plan.exec.current_dir.as_c_str()).map_err(at(Stage::WorkingDirectory))?;
+    if let Some(mask) = plan.capabilities {
+        caps::apply(mask).map_err(at(Stage::Capabilities))?;
+    }
+    Ok(())
+}
+
+/// Tries each candidate path as `execvp` does: a missing file moves on to
+/// the next; "permission denied" is remembered and reported if nothing
+/// else works; any other error stops the search.
+fn exec(plan: &Plan) -> (Stage, usize, Errno) {
+    let exec = &plan.exec;
+    let mut denied = None;
+    let mut last = (0, Errno::ENOENT);
+    for (index, path) in exec.candidates.iter().enumerate() {
+        let errno = sys::execve(path, &exec.argv, &exec.envp);
+        match errno {
+            Errno::ENOENT | Errno::ENOTDIR => last = (index, errno),
+            Errno::EACCES => {
+                denied.get_or_insert((index, errno));
+            }
+            _ => return (Stage::Exec, index, errno),
+        }
+    }
+    let (index, errno) = denied.unwrap_or(last);
+    (Stage::Exec, index, errno)
+}
