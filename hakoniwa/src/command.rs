@@ -186,6 +186,7 @@ impl Command {
 
     fn spawn_with(&mut self, default_in: Stdio, default_out: Stdio) -> Result<Child> {
         let plan = Plan::new(&self.container, self)?;
+        plan.log();
         let (child_in, parent_in) = prepare(self.stdin.unwrap_or(default_in), Stream::Input)?;
         let (child_out, parent_out) = prepare(self.stdout.unwrap_or(default_out), Stream::Output)?;
         let (child_err, parent_err) = prepare(self.stderr.unwrap_or(default_out), Stream::Error)?;

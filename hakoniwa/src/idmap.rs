@@ -62,6 +62,22 @@ impl IdMapPlan {
     }
 }
 
+impl std::fmt::Display for IdMapPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |map: &str| map.trim_end().replace('\n', ", ");
+        write!(
+            f,
+            "uid map: {}; gid map: {}",
+            line(&self.uid_map),
+            line(&self.gid_map)
+        )?;
+        if self.deny_setgroups {
+            f.write_str("; setgroups denied")?;
+        }
+        Ok(())
+    }
+}
+
 fn format_map(maps: &[IdMap]) -> String {
     maps.iter()
         .map(|map| format!("{} {} {}\n", map.container_id, map.host_id, map.count))

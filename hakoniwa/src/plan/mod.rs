@@ -60,9 +60,9 @@ pub(crate) struct ExecPlan {
     pub candidates: Vec<CString>,
     pub current_dir: CString,
     /// Owns the strings `argv` points into.
-    _args: Vec<CString>,
+    args: Vec<CString>,
     /// Owns the strings `envp` points into.
-    _env: Vec<CString>,
+    env: Vec<CString>,
     /// Null-terminated.
     pub argv: Vec<*const c_char>,
     /// Null-terminated.
@@ -110,6 +110,45 @@ impl Plan {
             exec: ExecPlan::new(command)?,
             capabilities,
         })
+    }
+}
+
+impl Plan {
+    /// Logs what the sandbox will be: `info` for namespaces, maps, mounts
+    /// and the program; `debug` for every primitive step.
+    pub(crate) fn log(&self) {
+        if !log::log_enabled!(log::Level::Info) {
+            return;
+        }
+        let names: Vec<String> = self.namespaces.iter().map(|ns| ns.to_string()).collect();
+        log::info!("namespaces: {}", names.join(" "));
+        if let Some(maps) = &self.id_maps {
+            log::info!("{maps}");
+        }
+        for step in self.mount_steps.iter().flatten() {
+            match step.kind {
+                mounts::StepKind::Dir { .. } | mounts::StepKind::File => {
+                    log::debug!("{}", step.what)
+                }
+                _ => log::info!("{}", step.what),
+            }
+        }
+        if let Some(hostname) = &self.hostname {
+            log::info!("hostname: {}", hostname.to_string_lossy());
+        }
+        if let Some(mask) = self.capabilities {
+            log::info!("program capabilities: {mask:#x}");
+        }
+        let exec = &self.exec;
+        let args: Vec<_> = exec.args.iter().map(|a| a.to_string_lossy()).collect();
+        log::info!("program: {:?}", args);
+        for env in &exec.env {
+            log::info!("environment: {}", env.to_string_lossy());
+        }
+        log::info!("working directory: {}", exec.current_dir.to_string_lossy());
+        for candidate in &exec.candidates {
+            log::debug!("program candidate: {}", candidate.to_string_lossy());
+        }
     }
 }
 
@@ -265,8 +304,8 @@ impl ExecPlan {
             current_dir,
             argv: pointers(&args),
             envp: pointers(&env),
-            _args: args,
-            _env: env,
+            args,
+            env,
         })
     }
 }

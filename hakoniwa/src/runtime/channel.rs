@@ -158,7 +158,9 @@ impl ParentEnd {
         let mut buf = [0; SIZE];
         loop {
             return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
-                Ok(0) => Ok(None),
+                // A peer that dies with our message unread resets the
+                // connection; for us that is the end of the channel too.
+                Ok(0) | Err(Errno::ECONNRESET) => Ok(None),
                 Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
                 }),

@@ -1,0 +1,268 @@
+//! The library's API, run for real: each test runs as the current user and,
+//! when that is root, once more as uid 65534 (the test binary re-runs itself
+//! under `setpriv`, for that one test).
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process;
+
+use hakoniwa::{Container, ExitKind, Namespace, Stdio};
+
+/// Set in the re-run as uid 65534, so it runs the body instead of re-running.
+const INNER: &str = "HAKONIWA_TEST_AS_NOBODY";
+
+/// Runs `body` as the current user, then, when that is root, as uid 65534.
+fn both_ways(name: &str, body: fn()) {
+    body();
+    if std::env::var_os(INNER).is_some() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("{name}: skipped the root half: not running as root");
+        return;
+    }
+    // The build directory may be closed to uid 65534: run a copy.
+    let dir = TempDir::new();
+    let exe = dir.0.join("library-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    let status = process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .current_dir("/")
+        .status()
+        .expect("setpriv (util-linux) must be installed");
+    assert!(status.success(), "{name} failed as uid 65534");
+}
+
+/// A world-readable temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "hakoniwa-library-test-{}-{:?}",
+            process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn container() -> Container {
+    let mut container = Container::new();
+    container.rootfs("/").unwrap();
+    container
+}
+
+#[test]
+fn output_captures_streams_and_exit_code() {
+    both_ways("output_captures_streams_and_exit_code", || {
+        let output = container()
+            .command("sh")
+            .args(["-c", "echo out; echo err >&2; exit 3"])
+            .output()
+            .unwrap();
+        assert_eq!(output.stdout, b"out\n");
+        assert_eq!(output.stderr, b"err\n");
+        assert_eq!(output.status.kind, ExitKind::Exited(3));
+        assert_eq!((output.status.code, output.status.exit_code), (3, Some(3)));
+        assert!(!output.status.success());
+    });
+}
+
+#[test]
+fn the_program_sees_its_own_pid_namespace_and_only_the_rootfs() {
+    both_ways(
+        "the_program_sees_its_own_pid_namespace_and_only_the_rootfs",
+        || {
+            let output = container()
+                .command("sh")
+                .args(["-c", "echo $$; ls /"])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            let mut lines = stdout.lines();
+            // pid 1 is init; the program is its first child.
+            assert_eq!(lines.next(), Some("2"));
+            let entries: Vec<&str> = lines.collect();
+            let mut expected: Vec<&str> = ["bin", "etc", "lib", "lib32", "lib64", "sbin", "usr"]
+                .into_iter()
+                .filter(|name| std::path::Path::new("/").join(name).exists())
+                .chain(["proc"])
+                .collect();
+            expected.sort();
+            assert_eq!(entries, expected);
+        },
+    );
+}
+
+#[test]
+fn stdin_can_be_piped() {
+    both_ways("stdin_can_be_piped", || {
+        let mut child = container()
+            .command("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"through").unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "through");
+        assert!(child.wait().unwrap().success());
+    });
+}
+
+#[test]
+fn a_failed_mount_names_the_step_and_the_path() {
+    both_ways("a_failed_mount_names_the_step_and_the_path", || {
+        let mut container = container();
+        // /usr is a read-only bind: no mount point can be made in it.
+        container.bindmount_ro("/etc", "/usr/hakoniwa-test-mount-point");
+        let status = container.command("true").status().unwrap();
+        assert_eq!(status.code, 125);
+        let err = status.setup_error().expect("a setup failure");
+        assert_eq!(
+            err.step(),
+            "create mount point /usr/hakoniwa-test-mount-point"
+        );
+        assert_eq!(err.error().raw_os_error(), Some(libc_erofs()));
+        assert!(!std::path::Path::new("/usr/hakoniwa-test-mount-point").exists());
+    });
+}
+
+fn libc_erofs() -> i32 {
+    nix::errno::Errno::EROFS as i32
+}
+
+#[test]
+fn bad_configuration_is_refused_before_anything_runs() {
+    both_ways("bad_configuration_is_refused_before_anything_runs", || {
+        let mut container = container();
+        container.bindmount_ro("/nonexistent-hakoniwa-source", "/data");
+        let err = container.command("true").status().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid bind-mount source /nonexistent-hakoniwa-source"
+        );
+        let mut container = self::container();
+        container.tmpfsmount("relative");
+        let err = container.command("true").status().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mount target relative: must be an absolute path"
+        );
+    });
+}
+
+#[test]
+fn missing_and_unexecutable_programs_have_their_own_codes() {
+    both_ways(
+        "missing_and_unexecutable_programs_have_their_own_codes",
+        || {
+            let status = container().command("no-such-program").status().unwrap();
+            assert_eq!(status.code, 127);
+            assert!(status.setup_error().unwrap().is_program_not_found());
+            let status = container().command("/etc/passwd").status().unwrap();
+            assert_eq!(status.code, 126);
+            assert!(status.setup_error().unwrap().is_program_not_executable());
+        },
+    );
+}
+
+#[test]
+fn kill_ends_the_sandbox_and_try_wait_sees_it() {
+    both_ways("kill_ends_the_sandbox_and_try_wait_sees_it", || {
+        let mut child = container().command("sleep").arg("100").spawn().unwrap();
+        assert_eq!(child.try_wait().unwrap(), None);
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.kind, ExitKind::Signaled(9));
+        assert_eq!(status.code, 137);
+        assert_eq!(child.try_wait().unwrap(), Some(status));
+    });
+}
+
+#[test]
+fn a_signal_reaches_the_program() {
+    both_ways("a_signal_reaches_the_program", || {
+        let mut child = container()
+            .command("sh")
+            .args([
+                "-c",
+                "trap 'exit 42' TERM; echo ready; while :; do sleep 0.01; done",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = [0; 6];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        child.signal(libc_sigterm()).unwrap();
+        assert_eq!(child.wait().unwrap().kind, ExitKind::Exited(42));
+    });
+}
+
+fn libc_sigterm() -> i32 {
+    nix::sys::signal::Signal::SIGTERM as i32
+}
+
+#[test]
+fn sandboxes_can_be_spawned_from_many_threads_at_once() {
+    both_ways("sandboxes_can_be_spawned_from_many_threads_at_once", || {
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                std::thread::spawn(move || {
+                    for run in 0..5 {
+                        let mut container = container();
+                        container
+                            .unshare(Namespace::Uts)
+                            .hostname(&format!("t{thread}"));
+                        let output = container
+                            .command("sh")
+                            .args(["-c", &format!("echo $(hostname) {run}")])
+                            .output()
+                            .unwrap();
+                        assert_eq!(output.stdout, format!("t{thread} {run}\n").as_bytes());
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn an_empty_container_runs_on_the_host() {
+    both_ways("an_empty_container_runs_on_the_host", || {
+        let output = Container::empty()
+            .command("/bin/sh")
+            .args(["-c", "echo $FOO"])
+            .env("FOO", "from the caller")
+            .output()
+            .unwrap();
+        assert_eq!(output.stdout, b"from the caller\n");
+    });
+}
