@@ -219,6 +219,7 @@ impl Descriptions {
                 format!("change to the working directory {}", self.current_dir)
             }
             Stage::Capabilities => "set the program's capabilities".to_string(),
+            Stage::NoNewPrivs => "set no_new_privs".to_string(),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {

@@ -41,13 +41,15 @@ pub(crate) enum Stage {
     WorkingDirectory,
     /// Setting the program's capabilities.
     Capabilities,
+    /// Setting no_new_privs.
+    NoNewPrivs,
     /// Executing the program (the index says which candidate path).
     Exec,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 14] = [
+        const ALL: [Stage; 15] = [
             Stage::WaitForIdMaps,
             Stage::DeathSignal,
             Stage::Stdio,
@@ -61,6 +63,7 @@ impl Stage {
             Stage::ForkProgram,
             Stage::WorkingDirectory,
             Stage::Capabilities,
+            Stage::NoNewPrivs,
             Stage::Exec,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)

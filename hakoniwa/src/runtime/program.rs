@@ -3,9 +3,11 @@
 //! Order: signals back to defaults first (so a failure below can still be
 //! reported and the program starts clean); the working directory while we
 //! still may read anything; capabilities last before exec, since dropping
-//! them may take away the rights the earlier steps need. System calls only.
+//! them may take away the rights the earlier steps need; no_new_privs after
+//! them. System calls only.
 
 use nix::errno::Errno;
+use nix::sys::prctl;
 use nix::sys::signal::{self, SigSet, SigmaskHow};
 use nix::sys::stat::{self, Mode};
 use nix::unistd;
@@ -47,6 +49,8 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     if let Some(mask) = plan.capabilities {
         caps::apply(mask).map_err(at(Stage::Capabilities))?;
     }
+    // A setuid or file-capability binary cannot give back what was dropped.
+    prctl::set_no_new_privs().map_err(at(Stage::NoNewPrivs))?;
     Ok(())
 }
 
