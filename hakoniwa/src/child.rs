@@ -11,7 +11,8 @@ use crate::error::{io_error, Error, Result};
 use crate::plan::Descriptions;
 use crate::runtime::channel::{Message, ParentEnd};
 use crate::runtime::Spawned;
-use crate::status::{ExitKind, ExitStatus};
+use crate::metrics::Rusage;
+use crate::status::{ExitKind, ExitStatus, Limits};
 use crate::sys;
 
 /// A running sandbox.
@@ -57,7 +58,8 @@ impl fmt::Debug for Output {
 #[derive(Default)]
 struct Report {
     failure: Option<(crate::runtime::channel::Stage, u32, i32)>,
-    program_status: Option<i32>,
+    /// Wait status, whether init killed it for the wall time, usage.
+    program: Option<(i32, bool, Rusage)>,
 }
 
 impl Child {
@@ -157,14 +159,22 @@ impl Child {
     }
 
     fn conclude(&mut self, report: Report, init_status: i32) -> ExitStatus {
-        let kind = if let Some((stage, index, errno)) = report.failure {
-            ExitKind::SetupFailed(self.descriptions.setup_error(stage, index, errno))
-        } else {
-            // Init reports the program's status; without a report, init
-            // itself was killed (by `kill`, or from outside).
-            decode(report.program_status.unwrap_or(init_status))
+        let (kind, usage) = match (report.failure, report.program) {
+            (Some((stage, index, errno)), _) => {
+                let err = self.descriptions.setup_error(stage, index, errno);
+                (ExitKind::SetupFailed(err), None)
+            }
+            (None, Some((_, true, usage))) => (ExitKind::TimedOut, Some(usage)),
+            (None, Some((wait_status, false, usage))) => (decode(wait_status), Some(usage)),
+            // Without a report, init itself was killed (by `kill`, or from
+            // outside) before the program ended.
+            (None, None) => (decode(init_status), None),
         };
-        let status = ExitStatus::new(kind, &self.descriptions.program);
+        let limits = Limits {
+            wall_time: self.descriptions.wall_time,
+            cpu: self.descriptions.cpu_limit(),
+        };
+        let status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
         self.status = Some(status.clone());
         status
     }
@@ -198,7 +208,11 @@ impl Report {
             } => {
                 self.failure.get_or_insert((stage, index, errno));
             }
-            Message::ProgramExited { wait_status } => self.program_status = Some(wait_status),
+            Message::ProgramExited {
+                wait_status,
+                timed_out,
+                usage,
+            } => self.program = Some((wait_status, timed_out, usage)),
             Message::IdMapsWritten => {
                 return Err(Error::Channel(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::child::{Child, Output};
 use crate::container::Container;
@@ -54,6 +55,7 @@ pub struct Command {
     pub(crate) args: Vec<OsString>,
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) current_dir: Option<PathBuf>,
+    pub(crate) wait_timeout: Option<Duration>,
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
@@ -67,6 +69,7 @@ impl Command {
             args: Vec::new(),
             envs: Vec::new(),
             current_dir: None,
+            wait_timeout: None,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -118,6 +121,15 @@ impl Command {
     /// Sets the working directory, a path inside the sandbox.
     pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Self {
         self.current_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Kills the whole sandbox when the program has run this long (wall
+    /// clock, from its start); its status is then
+    /// [`ExitKind::TimedOut`](crate::ExitKind::TimedOut). Takes whole
+    /// seconds (`u64`, as in hakoniwa 1.x) or a `Duration`.
+    pub fn wait_timeout<T: Into<WallTime>>(&mut self, limit: T) -> &mut Self {
+        self.wait_timeout = Some(limit.into().0);
         self
     }
 
@@ -198,11 +210,27 @@ impl Command {
         let spawned = runtime::spawn(&plan, stdio)?;
         Ok(Child::new(
             spawned,
-            plan.descriptions(),
+            plan.descriptions(&self.container),
             parent_in.map(io::PipeWriter::from),
             parent_out.map(io::PipeReader::from),
             parent_err.map(io::PipeReader::from),
         ))
+    }
+}
+
+/// A wall-time limit: whole seconds or a [`Duration`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallTime(Duration);
+
+impl From<u64> for WallTime {
+    fn from(seconds: u64) -> Self {
+        WallTime(Duration::from_secs(seconds))
+    }
+}
+
+impl From<Duration> for WallTime {
+    fn from(limit: Duration) -> Self {
+        WallTime(limit)
     }
 }
 

@@ -77,6 +77,60 @@ pub(crate) enum Mount {
     Symlink { original: PathBuf, link: PathBuf },
 }
 
+/// A resource limit of the program (`setrlimit(2)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rlimit {
+    /// Address space, in bytes (`RLIMIT_AS`).
+    As,
+    /// Core file size, in bytes (`RLIMIT_CORE`).
+    Core,
+    /// CPU time, in seconds (`RLIMIT_CPU`): SIGXCPU at the soft limit,
+    /// SIGKILL at the hard one.
+    Cpu,
+    /// Size of a file the program writes, in bytes (`RLIMIT_FSIZE`).
+    Fsize,
+    /// Locked memory, in bytes (`RLIMIT_MEMLOCK`).
+    Memlock,
+    /// Open file descriptors (`RLIMIT_NOFILE`).
+    Nofile,
+    /// Processes of the program's real uid, counted across the whole system
+    /// (`RLIMIT_NPROC`); not enforced for root.
+    Nproc,
+    /// Stack size, in bytes (`RLIMIT_STACK`).
+    Stack,
+}
+
+impl Rlimit {
+    pub(crate) fn resource(self) -> nix::sys::resource::Resource {
+        use nix::sys::resource::Resource;
+        match self {
+            Rlimit::As => Resource::RLIMIT_AS,
+            Rlimit::Core => Resource::RLIMIT_CORE,
+            Rlimit::Cpu => Resource::RLIMIT_CPU,
+            Rlimit::Fsize => Resource::RLIMIT_FSIZE,
+            Rlimit::Memlock => Resource::RLIMIT_MEMLOCK,
+            Rlimit::Nofile => Resource::RLIMIT_NOFILE,
+            Rlimit::Nproc => Resource::RLIMIT_NPROC,
+            Rlimit::Stack => Resource::RLIMIT_STACK,
+        }
+    }
+}
+
+impl fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rlimit::As => "as",
+            Rlimit::Core => "core",
+            Rlimit::Cpu => "cpu",
+            Rlimit::Fsize => "fsize",
+            Rlimit::Memlock => "memlock",
+            Rlimit::Nofile => "nofile",
+            Rlimit::Nproc => "nproc",
+            Rlimit::Stack => "stack",
+        })
+    }
+}
+
 /// A range of ids: `count` ids from `container_id` inside are `host_id..`
 /// outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +166,7 @@ pub struct Container {
     pub(crate) hostname: Option<String>,
     pub(crate) uidmaps: Vec<IdMap>,
     pub(crate) gidmaps: Vec<IdMap>,
+    pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
 }
 
 impl Default for Container {
@@ -145,6 +200,7 @@ impl Container {
             hostname: None,
             uidmaps: Vec::new(),
             gidmaps: Vec::new(),
+            rlimits: Vec::new(),
         }
     }
 
@@ -270,6 +326,15 @@ impl Container {
             host_id: nix::unistd::getgid().as_raw(),
             count: 1,
         }];
+        self
+    }
+
+    /// Limits a resource of the program: `soft` is what the kernel enforces,
+    /// `hard` how far the program may raise it. A later call for the same
+    /// resource replaces an earlier one.
+    pub fn setrlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
+        self.rlimits.retain(|(r, _, _)| *r != resource);
+        self.rlimits.push((resource, soft, hard));
         self
     }
 

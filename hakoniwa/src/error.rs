@@ -65,6 +65,16 @@ pub enum Error {
         /// The string.
         value: String,
     },
+    /// A resource limit whose soft value exceeds its hard value.
+    #[error("invalid {resource} limit: soft limit {soft} is above hard limit {hard}")]
+    Rlimit {
+        /// The resource.
+        resource: crate::Rlimit,
+        /// The soft limit.
+        soft: u64,
+        /// The hard limit.
+        hard: u64,
+    },
     /// A mount needs a mount namespace, which the container does not have.
     #[error("mounts need a new mount namespace, and the container shares the caller's")]
     MountsWithoutNamespace,

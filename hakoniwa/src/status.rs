@@ -2,8 +2,11 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
+
+use crate::metrics::Rusage;
 
 /// How the sandbox ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +16,32 @@ pub enum ExitKind {
     /// The program (or, when it was killed from outside, the whole sandbox)
     /// was killed by this signal.
     Signaled(i32),
+    /// The wall-time limit was reached and the whole sandbox killed.
+    TimedOut,
     /// The sandbox could not be set up, or the program not executed.
     SetupFailed(SetupError),
+}
+
+/// A limit that ended the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// The wall-time limit ([`Command::wait_timeout`](crate::Command::wait_timeout)).
+    WallTime,
+    /// The CPU-time limit (`Rlimit::Cpu`): SIGXCPU, or SIGKILL at the hard
+    /// limit.
+    CpuTime,
+    /// The file-size limit (`Rlimit::Fsize`): SIGXFSZ.
+    FileSize,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::WallTime => "wall-time",
+            Limit::CpuTime => "CPU-time",
+            Limit::FileSize => "file-size",
+        })
+    }
 }
 
 /// A step of the sandbox's setup that failed inside the new namespaces.
@@ -77,12 +104,13 @@ impl std::error::Error for SetupError {}
 
 /// How a sandboxed command ended.
 ///
-/// `kind` says what happened; `code`, `reason` and `exit_code` are derived
-/// from it, for callers of hakoniwa 1.x and for a CLI's exit code.
+/// `kind` says what happened; `code`, `reason`, `exit_code` and `limit` are
+/// derived from it, for callers of hakoniwa 1.x and for a CLI's exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExitStatus {
     /// What the `hakoniwa` command exits with: the program's code, 128+N
-    /// for signal N, [`SETUP_FAILED`](Self::SETUP_FAILED),
+    /// for signal N (137 for a wall-time kill),
+    /// [`SETUP_FAILED`](Self::SETUP_FAILED),
     /// [`NOT_EXECUTABLE`](Self::NOT_EXECUTABLE) or
     /// [`NOT_FOUND`](Self::NOT_FOUND).
     pub code: i32,
@@ -92,6 +120,18 @@ pub struct ExitStatus {
     pub exit_code: Option<i32>,
     /// What happened.
     pub kind: ExitKind,
+    /// The limit that ended the run, if one did.
+    pub limit: Option<Limit>,
+    /// What the program used, when it ran.
+    pub rusage: Option<Rusage>,
+}
+
+/// What [`ExitStatus::new`] needs to know about the run's limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    pub wall_time: Option<Duration>,
+    /// The soft CPU-time limit, in seconds.
+    pub cpu: Option<u64>,
 }
 
 impl ExitStatus {
@@ -102,8 +142,29 @@ impl ExitStatus {
     /// `code` when the program was not found.
     pub const NOT_FOUND: i32 = 127;
 
-    pub(crate) fn new(kind: ExitKind, program: &str) -> Self {
-        let (code, reason, exit_code) = match &kind {
+    pub(crate) fn new(
+        kind: ExitKind,
+        rusage: Option<Rusage>,
+        program: &str,
+        limits: Limits,
+    ) -> Self {
+        let limit = match kind {
+            ExitKind::TimedOut => Some(Limit::WallTime),
+            ExitKind::Signaled(libc::SIGXCPU) => Some(Limit::CpuTime),
+            ExitKind::Signaled(libc::SIGKILL) => {
+                // The kernel sends SIGKILL at the hard CPU limit.
+                let used = rusage.map(|usage| usage.cpu_time());
+                match (limits.cpu, used) {
+                    (Some(cpu), Some(used)) if used >= Duration::from_secs(cpu) => {
+                        Some(Limit::CpuTime)
+                    }
+                    _ => None,
+                }
+            }
+            ExitKind::Signaled(libc::SIGXFSZ) => Some(Limit::FileSize),
+            _ => None,
+        };
+        let (code, mut reason, exit_code) = match &kind {
             ExitKind::Exited(code) => (
                 *code,
                 format!("{program} exited with code {code}"),
@@ -112,6 +173,11 @@ impl ExitStatus {
             ExitKind::Signaled(signal) => (
                 128 + signal,
                 format!("{program} was killed by {}", signal_name(*signal)),
+                None,
+            ),
+            ExitKind::TimedOut => (
+                128 + libc::SIGKILL,
+                format!("{program} was killed by SIGKILL"),
                 None,
             ),
             ExitKind::SetupFailed(err) => {
@@ -125,11 +191,23 @@ impl ExitStatus {
                 (code, err.to_string(), None)
             }
         };
+        match (limit, limits) {
+            (Some(Limit::WallTime), Limits { wall_time: Some(wall_time), .. }) => {
+                reason += &format!(": wall-time limit of {wall_time:?} reached");
+            }
+            (Some(Limit::CpuTime), Limits { cpu: Some(cpu), .. }) => {
+                reason += &format!(": CPU-time limit of {cpu}s reached");
+            }
+            (Some(limit), _) => reason += &format!(": {limit} limit reached"),
+            (None, _) => {}
+        }
         Self {
             code,
             reason,
             exit_code,
             kind,
+            limit,
+            rusage,
         }
     }
 
@@ -138,10 +216,12 @@ impl ExitStatus {
         self.kind == ExitKind::Exited(0)
     }
 
-    /// The signal that killed the program, if one did.
+    /// The signal that killed the program, if one did (SIGKILL for a
+    /// wall-time kill).
     pub fn signal(&self) -> Option<i32> {
         match self.kind {
             ExitKind::Signaled(signal) => Some(signal),
+            ExitKind::TimedOut => Some(libc::SIGKILL),
             _ => None,
         }
     }
@@ -165,10 +245,14 @@ fn signal_name(signal: i32) -> String {
 mod tests {
     use super::*;
 
+    fn status(kind: ExitKind) -> ExitStatus {
+        ExitStatus::new(kind, None, "x", Limits::default())
+    }
+
     #[test]
     fn codes_follow_the_shell_convention() {
-        assert_eq!(ExitStatus::new(ExitKind::Exited(3), "x").code, 3);
-        let killed = ExitStatus::new(ExitKind::Signaled(9), "x");
+        assert_eq!(status(ExitKind::Exited(3)).code, 3);
+        let killed = status(ExitKind::Signaled(9));
         assert_eq!(
             (killed.code, killed.reason.as_str()),
             (137, "x was killed by SIGKILL")
@@ -183,11 +267,35 @@ mod tests {
             libc::EPERM,
             ProgramFailure::None,
         );
-        let status = ExitStatus::new(ExitKind::SetupFailed(mount), "x");
+        let status = status(ExitKind::SetupFailed(mount));
         assert_eq!(status.code, 125);
         assert_eq!(
             status.reason,
             "failed to bind-mount /a to /b: Operation not permitted"
         );
+    }
+
+    #[test]
+    fn the_limit_that_ended_the_run_is_named() {
+        let limits = Limits {
+            wall_time: Some(Duration::from_millis(1500)),
+            cpu: Some(1),
+        };
+        let timed_out = ExitStatus::new(ExitKind::TimedOut, None, "x", limits);
+        assert_eq!((timed_out.code, timed_out.limit), (137, Some(Limit::WallTime)));
+        assert_eq!(
+            timed_out.reason,
+            "x was killed by SIGKILL: wall-time limit of 1.5s reached"
+        );
+        let busy = Rusage {
+            user_time: Duration::from_millis(1001),
+            ..Rusage::default()
+        };
+        let killed = ExitStatus::new(ExitKind::Signaled(9), Some(busy), "x", limits);
+        assert_eq!(killed.limit, Some(Limit::CpuTime));
+        let killed = ExitStatus::new(ExitKind::Signaled(9), Some(Rusage::default()), "x", limits);
+        assert_eq!(killed.limit, None);
+        let big = ExitStatus::new(ExitKind::Signaled(libc::SIGXFSZ), None, "x", limits);
+        assert_eq!(big.limit, Some(Limit::FileSize));
     }
 }

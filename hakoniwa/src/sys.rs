@@ -224,13 +224,33 @@ pub(crate) fn set_capabilities(capabilities: u64) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// Reaps any one child that has ended, without waiting: its pid and raw
-/// wait status, or `None` when no child has ended.
-pub(crate) fn wait_any_nohang() -> Result<Option<(Pid, i32)>, Errno> {
+/// Reaps any one child that has ended, without waiting: its pid, raw wait
+/// status and resource usage, or `None` when no child has ended.
+pub(crate) fn wait_any_nohang() -> Result<Option<(Pid, i32, libc::rusage)>, Errno> {
     let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer.
-    let pid = Errno::result(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
-    Ok((pid > 0).then(|| (Pid::from_raw(pid), status)))
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid out-pointers.
+    let pid = Errno::result(unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) })?;
+    Ok((pid > 0).then(|| (Pid::from_raw(pid), status, usage)))
+}
+
+/// Arms a one-shot `ITIMER_REAL` timer: SIGALRM after `after`.
+pub(crate) fn set_alarm(after: std::time::Duration) -> Result<(), Errno> {
+    let value = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: after.as_secs() as libc::time_t,
+            // A zero timer would disarm it: round up to a microsecond.
+            tv_usec: (after.subsec_micros().max(u32::from(after.is_zero()))) as libc::suseconds_t,
+        },
+    };
+    // SAFETY: `value` is a valid itimerval; the old value is not asked for.
+    let ret = unsafe { libc::setitimer(libc::ITIMER_REAL, &value, ptr::null_mut()) };
+    Errno::result(ret).map(drop)
 }
 
 /// Waits for the child `pid` to end: its raw wait status.

@@ -11,12 +11,14 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::ptr;
+use std::time::Duration;
 
 use libc::c_char;
+use nix::sys::resource::Resource;
 
 use crate::caps;
 use crate::command::Command;
-use crate::container::{Container, IdMap, Namespace};
+use crate::container::{Container, IdMap, Namespace, Rlimit};
 use crate::error::{Error, Result};
 use crate::idmap::IdMapPlan;
 use crate::runtime::channel::Stage;
@@ -48,6 +50,10 @@ pub(crate) struct Plan {
     pub exec: ExecPlan,
     /// The capability sets of the program; `None` leaves them as they are.
     pub capabilities: Option<u64>,
+    /// `setrlimit` calls for the program, in order.
+    pub rlimits: Vec<(Resource, u64, u64)>,
+    /// When init kills the sandbox, counted from the program's start.
+    pub wall_time: Option<Duration>,
 }
 
 /// The program, its arguments and environment, and where it starts.
@@ -99,6 +105,18 @@ impl Plan {
             None => None,
         };
 
+        let mut rlimits = Vec::new();
+        for &(resource, soft, hard) in &container.rlimits {
+            if soft > hard {
+                return Err(Error::Rlimit {
+                    resource,
+                    soft,
+                    hard,
+                });
+            }
+            rlimits.push((resource.resource(), soft, hard));
+        }
+
         Ok(Self {
             clone_flags,
             namespaces,
@@ -109,6 +127,8 @@ impl Plan {
             hostname,
             exec: ExecPlan::new(command)?,
             capabilities,
+            rlimits,
+            wall_time: command.wait_timeout,
         })
     }
 }
@@ -172,16 +192,22 @@ fn staging_dir() -> Result<CString> {
 #[derive(Clone, Debug)]
 pub(crate) struct Descriptions {
     pub program: String,
+    /// The rlimits, in plan order, for messages; and the CPU limit, to tell
+    /// a SIGKILL for CPU time from another.
+    rlimits: Vec<(Rlimit, u64, u64)>,
+    pub wall_time: Option<Duration>,
     mount_steps: Vec<String>,
     candidates: Vec<String>,
     current_dir: String,
 }
 
 impl Plan {
-    pub(crate) fn descriptions(&self) -> Descriptions {
+    pub(crate) fn descriptions(&self, container: &Container) -> Descriptions {
         let lossy = |s: &CString| s.to_string_lossy().into_owned();
         Descriptions {
             program: self.exec.program.clone(),
+            rlimits: container.rlimits.clone(),
+            wall_time: self.wall_time,
             mount_steps: self
                 .mount_steps
                 .iter()
@@ -195,6 +221,14 @@ impl Plan {
 }
 
 impl Descriptions {
+    /// The soft CPU-time limit, in seconds, if one was set.
+    pub(crate) fn cpu_limit(&self) -> Option<u64> {
+        self.rlimits
+            .iter()
+            .find(|(resource, _, _)| *resource == Rlimit::Cpu)
+            .map(|(_, soft, _)| *soft)
+    }
+
     /// The error for a failure record from the sandbox.
     pub(crate) fn setup_error(&self, stage: Stage, index: u32, errno: i32) -> SetupError {
         let index = index as usize;
@@ -215,6 +249,13 @@ impl Descriptions {
             Stage::Hostname => "set the hostname".to_string(),
             Stage::Signals => "set up signal handling".to_string(),
             Stage::ForkProgram => "fork the program".to_string(),
+            Stage::WallTime => "arm the wall-time limit".to_string(),
+            Stage::Rlimit => match self.rlimits.get(index) {
+                Some((resource, soft, hard)) => {
+                    format!("set the {resource} limit to {soft} (hard {hard})")
+                }
+                None => format!("set resource limit #{index}"),
+            },
             Stage::WorkingDirectory => {
                 format!("change to the working directory {}", self.current_dir)
             }

@@ -10,6 +10,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::io_error;
+use crate::metrics::{self, Rusage};
 
 /// The step of the child's setup that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,10 @@ pub(crate) enum Stage {
     Signals,
     /// Forking the program.
     ForkProgram,
+    /// Arming the wall-time limit.
+    WallTime,
+    /// Setting a resource limit (the index says which).
+    Rlimit,
     /// Changing to the working directory.
     WorkingDirectory,
     /// Setting the program's capabilities.
@@ -49,7 +54,7 @@ pub(crate) enum Stage {
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 15] = [
+        const ALL: [Stage; 17] = [
             Stage::WaitForIdMaps,
             Stage::DeathSignal,
             Stage::Stdio,
@@ -61,6 +66,8 @@ impl Stage {
             Stage::Hostname,
             Stage::Signals,
             Stage::ForkProgram,
+            Stage::WallTime,
+            Stage::Rlimit,
             Stage::WorkingDirectory,
             Stage::Capabilities,
             Stage::NoNewPrivs,
@@ -81,17 +88,25 @@ pub(crate) enum Message {
         index: u32,
         errno: i32,
     },
-    /// Init → parent: the program ended with this `waitpid` status.
-    ProgramExited { wait_status: i32 },
+    /// Init → parent: the program ended with this `waitpid` status, having
+    /// used this much; `timed_out` when init killed it at the wall-time
+    /// limit.
+    ProgramExited {
+        wait_status: i32,
+        timed_out: bool,
+        usage: Rusage,
+    },
 }
 
-const SIZE: usize = 16;
+/// A header of four 32-bit words, then the usage words.
+const SIZE: usize = 16 + 8 * metrics::WORDS;
 const TAG_ID_MAPS_WRITTEN: u32 = 1;
 const TAG_SETUP_FAILED: u32 = 2;
 const TAG_PROGRAM_EXITED: u32 = 3;
 
 impl Message {
     fn encode(self) -> [u8; SIZE] {
+        let mut words = [0; metrics::WORDS];
         let (tag, a, b, c) = match self {
             Message::IdMapsWritten => (TAG_ID_MAPS_WRITTEN, 0, 0, 0),
             Message::SetupFailed {
@@ -99,13 +114,23 @@ impl Message {
                 index,
                 errno,
             } => (TAG_SETUP_FAILED, stage as u32, index, errno),
-            Message::ProgramExited { wait_status } => (TAG_PROGRAM_EXITED, 0, 0, wait_status),
+            Message::ProgramExited {
+                wait_status,
+                timed_out,
+                usage,
+            } => {
+                words = usage.to_words();
+                (TAG_PROGRAM_EXITED, timed_out as u32, 0, wait_status)
+            }
         };
         let mut buf = [0; SIZE];
         buf[0..4].copy_from_slice(&tag.to_ne_bytes());
         buf[4..8].copy_from_slice(&a.to_ne_bytes());
         buf[8..12].copy_from_slice(&b.to_ne_bytes());
         buf[12..16].copy_from_slice(&c.to_ne_bytes());
+        for (chunk, word) in buf[16..].chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
         buf
     }
 
@@ -118,9 +143,17 @@ impl Message {
                 index: word(8),
                 errno: word(12) as i32,
             }),
-            TAG_PROGRAM_EXITED => Some(Message::ProgramExited {
-                wait_status: word(12) as i32,
-            }),
+            TAG_PROGRAM_EXITED => {
+                let mut words = [0; metrics::WORDS];
+                for (word, chunk) in words.iter_mut().zip(buf[16..].chunks_exact(8)) {
+                    *word = u64::from_ne_bytes(chunk.try_into().ok()?);
+                }
+                Some(Message::ProgramExited {
+                    wait_status: word(12) as i32,
+                    timed_out: word(4) != 0,
+                    usage: Rusage::from_words(words),
+                })
+            }
             _ => None,
         }
     }
@@ -228,8 +261,13 @@ impl SandboxEnd {
     }
 
     /// Reports how the program ended.
-    pub(crate) fn program_exited(&self, wait_status: i32) {
-        let _ = send(self.raw_fd(), Message::ProgramExited { wait_status });
+    pub(crate) fn program_exited(&self, wait_status: i32, timed_out: bool, usage: Rusage) {
+        let message = Message::ProgramExited {
+            wait_status,
+            timed_out,
+            usage,
+        };
+        let _ = send(self.raw_fd(), message);
     }
 }
 
@@ -254,7 +292,12 @@ mod tests {
         parent.id_maps_written().unwrap();
         assert_eq!(sandbox.wait_for_id_maps(), Ok(()));
         sandbox.setup_failed(Stage::MountStep, 7, Errno::ENOENT);
-        sandbox.program_exited(3 << 8);
+        let usage = Rusage {
+            max_rss: 2048,
+            real_time: std::time::Duration::from_millis(15),
+            ..Rusage::default()
+        };
+        sandbox.program_exited(3 << 8, true, usage);
         assert_eq!(
             parent.recv(false).unwrap(),
             Some(Message::SetupFailed {

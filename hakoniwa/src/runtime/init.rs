@@ -10,6 +10,7 @@
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -17,8 +18,10 @@ use nix::sys::prctl;
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{self, Mode};
+use nix::time::{clock_gettime, ClockId};
 use nix::unistd::{self, Pid};
 
+use crate::metrics::Rusage;
 use crate::plan::Plan;
 use crate::rootfs;
 use crate::runtime::channel::{SandboxEnd, Stage};
@@ -102,18 +105,31 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     //    none is lost; the program unblocks them.
     let mut waited = SigSet::empty();
     waited.add(Signal::SIGCHLD);
+    waited.add(Signal::SIGALRM);
     for signal in FORWARDED {
         waited.add(signal);
     }
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None).map_err(at(Stage::Signals))?;
+    let started = now();
     let program = match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
         Forked::Child => program::run(plan, channel, umask),
         Forked::Parent(pid) => pid,
     };
-    // 8. Init keeps no stream of the program's: the caller sees end of file
+    // 8. The wall-time limit counts from the program's start.
+    if let Some(limit) = plan.wall_time {
+        sys::set_alarm(limit).map_err(at(Stage::WallTime))?;
+    }
+    // 9. Init keeps no stream of the program's: the caller sees end of file
     //    when the program and its children close theirs.
     let _ = sys::close_range(0, 2);
-    supervise(program, &waited, channel)
+    let program = Supervised {
+        pid: program,
+        started,
+        timed_out: false,
+        pid_namespace: plan.pid_namespace,
+        channel,
+    };
+    supervise(program, &waited)
 }
 
 /// Whether the caller's end of the channel is closed.
@@ -125,9 +141,19 @@ fn caller_is_gone(channel: &SandboxEnd) -> bool {
         .is_some_and(|events| events.contains(PollFlags::POLLHUP))
 }
 
-/// Waits for the program to end, reaping every other child and passing on
-/// forwarded signals, then reports and exits.
-fn supervise(program: Pid, waited: &SigSet, channel: &SandboxEnd) -> Result<(), Failure> {
+/// The program being supervised.
+struct Supervised<'a> {
+    pid: Pid,
+    started: Duration,
+    timed_out: bool,
+    pid_namespace: bool,
+    channel: &'a SandboxEnd,
+}
+
+/// Waits for the program to end, reaping every other child, passing on
+/// forwarded signals and enforcing the wall-time limit; then reports and
+/// exits.
+fn supervise(mut program: Supervised, waited: &SigSet) -> Result<(), Failure> {
     let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC)
         .map_err(|errno| (Stage::Signals, 0, errno))?;
     loop {
@@ -138,24 +164,47 @@ fn supervise(program: Pid, waited: &SigSet, channel: &SandboxEnd) -> Result<(), 
         };
         let signo = info.ssi_signo as i32;
         if signo == libc::SIGCHLD {
-            reap(program, channel);
+            program.reap();
+        } else if signo == libc::SIGALRM {
+            program.time_out();
         } else if info.ssi_code != SI_KERNEL {
             if let Ok(signal) = Signal::try_from(signo) {
-                let _ = signal::kill(program, signal);
+                let _ = signal::kill(program.pid, signal);
             }
         }
     }
 }
 
-/// Reaps every child that has ended; when the program is one of them,
-/// reports its status and exits, which ends the sandbox.
-fn reap(program: Pid, channel: &SandboxEnd) {
-    // nix's WaitStatus does not keep the raw status the parent decodes, so
-    // ask for it directly.
-    while let Ok(Some((pid, status))) = sys::wait_any_nohang() {
-        if pid == program {
-            channel.program_exited(status);
-            sys::exit_now(0);
+impl Supervised<'_> {
+    /// Reaps every child that has ended; when the program is one of them,
+    /// reports its status and exits, which ends the sandbox.
+    fn reap(&self) {
+        while let Ok(Some((pid, status, usage))) = sys::wait_any_nohang() {
+            if pid == self.pid {
+                let real_time = now().saturating_sub(self.started);
+                let usage = Rusage::from_wait4(&usage, real_time);
+                self.channel.program_exited(status, self.timed_out, usage);
+                sys::exit_now(0);
+            }
         }
     }
+
+    /// The wall-time limit is reached: kill everything in the sandbox (in a
+    /// pid namespace, `kill(-1)` from init reaches only its processes),
+    /// then report the program's end when it is reaped.
+    fn time_out(&mut self) {
+        self.timed_out = true;
+        if self.pid_namespace {
+            let _ = signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+        } else {
+            let _ = signal::kill(self.pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Monotonic time; cannot fail on Linux.
+fn now() -> Duration {
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(Duration::from)
+        .unwrap_or_default()
 }

@@ -8,6 +8,7 @@
 
 use nix::errno::Errno;
 use nix::sys::prctl;
+use nix::sys::resource;
 use nix::sys::signal::{self, SigSet, SigmaskHow};
 use nix::sys::stat::{self, Mode};
 use nix::unistd;
@@ -46,6 +47,9 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
         .map_err(at(Stage::Signals))?;
     stat::umask(umask);
     unistd::chdir(plan.exec.current_dir.as_c_str()).map_err(at(Stage::WorkingDirectory))?;
+    for (index, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
+        resource::setrlimit(resource, soft, hard).map_err(|errno| (Stage::Rlimit, index, errno))?;
+    }
     if let Some(mask) = plan.capabilities {
         caps::apply(mask).map_err(at(Stage::Capabilities))?;
     }
