@@ -258,10 +258,7 @@ mod tests {
             (137, "x was killed by SIGKILL")
         );
         let missing = SetupError::new("execute x".into(), libc::ENOENT, ProgramFailure::NotFound);
-        assert_eq!(
-            ExitStatus::new(ExitKind::SetupFailed(missing), "x").code,
-            127
-        );
+        assert_eq!(status(ExitKind::SetupFailed(missing)).code, 127);
         let mount = SetupError::new(
             "bind-mount /a to /b".into(),
             libc::EPERM,

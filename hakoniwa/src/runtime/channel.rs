@@ -309,7 +309,9 @@ mod tests {
         assert_eq!(
             parent.recv(false).unwrap(),
             Some(Message::ProgramExited {
-                wait_status: 3 << 8
+                wait_status: 3 << 8,
+                timed_out: true,
+                usage
             })
         );
         assert_eq!(parent.recv(true).unwrap(), None);
