@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use clap::ArgMatches;
-use hakoniwa::{Command, Container, Namespace};
+use hakoniwa::{Command, Container, Namespace, Rlimit};
 
 use crate::cli::CliError;
 use crate::run::RunArgs;
@@ -78,6 +78,20 @@ pub(crate) fn lower(
     if let Some(name) = &args.hostname {
         container.hostname(name);
     }
+    for (limit, resource) in [
+        (args.limit_as, Rlimit::As),
+        (args.limit_core, Rlimit::Core),
+        (args.limit_cpu, Rlimit::Cpu),
+        (args.limit_fsize, Rlimit::Fsize),
+        (args.limit_memlock, Rlimit::Memlock),
+        (args.limit_nofile, Rlimit::Nofile),
+        (args.limit_nproc, Rlimit::Nproc),
+        (args.limit_stack, Rlimit::Stack),
+    ] {
+        if let Some(value) = limit {
+            container.setrlimit(resource, value, value);
+        }
+    }
 
     let (program, program_args) = args
         .command
@@ -99,6 +113,9 @@ pub(crate) fn lower(
     }
     if let Some(dir) = workdir {
         command.current_dir(dir);
+    }
+    if let Some(limit) = args.limit_walltime {
+        command.wait_timeout(limit);
     }
     Ok((container, command))
 }

@@ -3,8 +3,12 @@
 
 mod cli;
 mod lower;
+mod report;
 mod run;
 mod signals;
+#[allow(unsafe_code)]
+mod sys;
+mod values;
 
 fn main() {
     std::process::exit(cli::main());

@@ -1,10 +1,14 @@
 //! `hakoniwa run`: its flags, and the run itself.
 
+use std::time::Duration;
+
 use clap::{ArgMatches, Args};
 
 use crate::cli::CliError;
 use crate::lower;
+use crate::report::{Report, StatusFd};
 use crate::signals;
+use crate::values;
 
 /// `hakoniwa run [OPTIONS] [-- COMMAND [ARG...]]`
 #[derive(Debug, Args)]
@@ -69,6 +73,50 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
 
+    /// Limit the address space (bytes; k, M, G, T suffixes)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub limit_as: Option<u64>,
+
+    /// Limit the size of core files (bytes; k, M, G, T suffixes)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub limit_core: Option<u64>,
+
+    /// Limit CPU time (seconds); the program is killed when it reaches it
+    #[arg(long, value_name = "SECONDS", value_parser = values::count)]
+    pub limit_cpu: Option<u64>,
+
+    /// Limit the size of files the program writes (bytes; k, M, G, T suffixes)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub limit_fsize: Option<u64>,
+
+    /// Limit locked memory (bytes; k, M, G, T suffixes)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub limit_memlock: Option<u64>,
+
+    /// Limit the number of open files
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    pub limit_nofile: Option<u64>,
+
+    /// Limit the number of processes of the program's user (system-wide; not for root)
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    pub limit_nproc: Option<u64>,
+
+    /// Limit the stack size (bytes; k, M, G, T suffixes)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub limit_stack: Option<u64>,
+
+    /// Kill the whole sandbox after this much wall-clock time (seconds, fractions allowed)
+    #[arg(long, value_name = "SECONDS", value_parser = values::seconds)]
+    pub limit_walltime: Option<Duration>,
+
+    /// Write a JSON report of the run to PATH (or - for stdout) when it ends
+    #[arg(long, value_name = "PATH|-")]
+    pub report: Option<String>,
+
+    /// Write JSON lines to file descriptor FD: one when the program starts, one when it ends
+    #[arg(long, value_name = "FD")]
+    pub status_fd: Option<i32>,
+
     /// The program and its arguments
     #[arg(last = true, value_name = "COMMAND", default_value = "/bin/sh")]
     pub command: Vec<String>,
@@ -77,11 +125,18 @@ pub(crate) struct RunArgs {
 /// Runs the sandbox and returns the exit code.
 pub(crate) fn run(args: &RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
     let (_container, mut command) = lower::lower(args, matches)?;
+    // Checked before the sandbox exists: a bad descriptor is a usage error.
+    let mut status_fd = args.status_fd.map(StatusFd::open).transpose()?;
     // Blocked before the spawn so none is lost; the sandbox unblocks them.
     let forwarder = signals::Forwarder::block()?;
+    let mut report = Report::start();
     let mut child = command.spawn()?;
     forwarder.forward_to(child.id());
+    if let Some(fd) = &mut status_fd {
+        fd.started(child.id());
+    }
     let status = child.wait()?;
+    report.end(child.id(), &status);
     if let Some(err) = status.setup_error() {
         let mut cli_error = CliError::new(err.to_string());
         if err.is_program_not_found() {
@@ -91,8 +146,30 @@ pub(crate) fn run(args: &RunArgs, matches: &ArgMatches) -> Result<i32, CliError>
             );
         }
         eprintln!("{cli_error}");
+    } else if status.limit.is_some() {
+        eprintln!("hakoniwa: {}", status.reason);
     } else if status.exit_code.is_none() {
         log::info!("{}", status.reason);
+    }
+    if let Some(usage) = &status.rusage {
+        log::info!(
+            "real {:?}, user {:?}, system {:?}, max rss {} KiB, faults {} minor {} major, \
+             context switches {} voluntary {} involuntary",
+            usage.real_time,
+            usage.user_time,
+            usage.system_time,
+            usage.max_rss,
+            usage.minor_faults,
+            usage.major_faults,
+            usage.voluntary_context_switches,
+            usage.involuntary_context_switches
+        );
+    }
+    if let Some(fd) = &mut status_fd {
+        fd.ended(&report);
+    }
+    if let Some(path) = &args.report {
+        report.write(path)?;
     }
     Ok(status.code)
 }

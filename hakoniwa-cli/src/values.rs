@@ -1,0 +1,92 @@
+//! Parsers for option values that are more than a string: sizes, counts,
+//! durations. Each error names the value and says what was expected.
+
+use std::time::Duration;
+
+/// `RLIM_INFINITY`: no limit.
+pub(crate) const UNLIMITED: u64 = u64::MAX;
+
+/// A size in bytes: `4096`, `64k`, `64M`, `1G`, `2T` (powers of 1024,
+/// case-insensitive, with an optional `B` or `iB`), or `unlimited`.
+pub(crate) fn size(value: &str) -> Result<u64, String> {
+    if value == "unlimited" {
+        return Ok(UNLIMITED);
+    }
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, suffix) = value.split_at(digits_end);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{value:?} is not a size (bytes, or a number with k, M, G or T)"))?;
+    let lower = suffix.to_ascii_lowercase();
+    let unit = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => {
+            return Err(format!(
+                "{value:?} has an unknown size suffix {suffix:?} (use k, M, G or T)"
+            ))
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{value:?} is too large"))
+}
+
+/// A count or a number of seconds: a non-negative integer, or `unlimited`.
+pub(crate) fn count(value: &str) -> Result<u64, String> {
+    if value == "unlimited" {
+        return Ok(UNLIMITED);
+    }
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a non-negative integer"))
+}
+
+/// A positive number of seconds, fractions allowed: `1`, `0.5`, `2.25`.
+pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
+    let seconds: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("{value:?} is not a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{value:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("64k"), Ok(64 << 10));
+        assert_eq!(size("64M"), Ok(64 << 20));
+        assert_eq!(size("1GiB"), Ok(1 << 30));
+        assert_eq!(size("2tb"), Ok(2 << 40));
+        assert_eq!(size("unlimited"), Ok(UNLIMITED));
+        for bad in ["", "-1", "1.5G", "12X", "M", "99999999999999999999T"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seconds_allow_fractions_but_not_zero_or_less() {
+        assert_eq!(seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(seconds("2"), Ok(Duration::from_secs(2)));
+        for bad in ["0", "-1", "abc", "inf", "NaN"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(count("12"), Ok(12));
+        assert!(count("-3").is_err());
+    }
+}
