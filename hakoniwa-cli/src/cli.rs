@@ -125,10 +125,11 @@ fn clap_error(err: clap::Error) -> i32 {
         _ => {
             let text = err.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
-            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let why = first.strip_prefix("error: ").unwrap_or(first);
             eprintln!(
                 "{}",
-                CliError::new(message).hint("see 'hakoniwa --help' or 'hakoniwa run --help'")
+                CliError::new(format!("invalid command line: {why}"))
+                    .hint("see 'hakoniwa --help' or 'hakoniwa run --help'")
             );
             EXIT_SETUP_FAILED
         }

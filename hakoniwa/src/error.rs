@@ -48,7 +48,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The program name is empty.
-    #[error("empty program name")]
+    #[error("invalid command: the program name is empty")]
     EmptyProgram,
     /// An environment variable name is empty or holds `=`.
     #[error("invalid environment variable name {name:?}")]
