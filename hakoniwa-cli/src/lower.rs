@@ -5,7 +5,9 @@ use std::fs;
 use std::path::Path;
 
 use clap::ArgMatches;
-use hakoniwa::{Command, Container, Namespace, Rlimit};
+use hakoniwa::landlock::{FsAccess, NetAccess, Resource, Ruleset};
+use hakoniwa::seccomp::{Filter, UserNamespaces};
+use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl};
 
 use crate::cli::CliError;
 use crate::run::RunArgs;
@@ -78,6 +80,7 @@ pub(crate) fn lower(
     if let Some(name) = &args.hostname {
         container.hostname(name);
     }
+    lower_identity(args, &mut container)?;
     for (limit, resource) in [
         (args.limit_as, Rlimit::As),
         (args.limit_core, Rlimit::Core),
@@ -89,9 +92,20 @@ pub(crate) fn lower(
         (args.limit_stack, Rlimit::Stack),
     ] {
         if let Some(value) = limit {
-            container.setrlimit(resource, value, value);
+            // For CPU time the program first gets SIGXCPU at the limit, which
+            // names the cause, and SIGKILL a second later if it goes on.
+            let hard = match resource {
+                Rlimit::Cpu => value.saturating_add(1),
+                _ => value,
+            };
+            container.setrlimit(resource, value, hard);
         }
     }
+    let ruleset = landlock_ruleset(args);
+    if !ruleset.is_empty() {
+        container.landlock_ruleset(ruleset);
+    }
+    seccomp(&mut container, args)?;
 
     let (program, program_args) = args
         .command
@@ -118,6 +132,118 @@ pub(crate) fn lower(
         command.wait_timeout(limit);
     }
     Ok((container, command))
+}
+
+/// `--seccomp NAME|PATH` and `--allow-userns` (which only `default` reads:
+/// the other profiles have their own rules) as the container's filter.
+fn seccomp(container: &mut Container, args: &RunArgs) -> Result<(), CliError> {
+    let filter = match args.seccomp.as_str() {
+        "unconfined" => {
+            container.seccomp_unconfined();
+            return Ok(());
+        }
+        "default" if args.allow_userns => Filter::hardened(UserNamespaces::Allow),
+        "default" => Filter::hardened(UserNamespaces::Deny),
+        "podman" => Filter::podman(),
+        "audit" => Filter::audit(),
+        path => Filter::from_file(path).map_err(hakoniwa::Error::from)?,
+    };
+    container.seccomp_filter(filter);
+    Ok(())
+}
+
+/// The `--landlock-*` flags as a ruleset; empty when none was given.
+fn landlock_ruleset(args: &RunArgs) -> Ruleset {
+    let mut ruleset = Ruleset::new();
+    let restrict_all = args
+        .landlock_restrict_all
+        .then_some(Resource::ALL.as_slice());
+    let old_spellings = [
+        (args.landlock_restrict_fs, Resource::Fs),
+        (args.landlock_restrict_tcp_bind, Resource::TcpBind),
+        (args.landlock_restrict_tcp_connect, Resource::TcpConnect),
+    ];
+    let restricted = args
+        .landlock_restrict
+        .iter()
+        .chain(restrict_all.into_iter().flatten())
+        .chain(old_spellings.iter().filter(|(on, _)| *on).map(|(_, r)| r));
+    for resource in restricted {
+        ruleset.restrict(*resource);
+    }
+    for (lists, access) in [
+        (&args.landlock_fs_ro, FsAccess::R),
+        (&args.landlock_fs_rw, FsAccess::R | FsAccess::W),
+        (&args.landlock_fs_rx, FsAccess::R | FsAccess::X),
+    ] {
+        for entry in lists.iter().flat_map(|list| &list.0) {
+            if entry.optional {
+                ruleset.add_optional_fs_rule(&entry.path, access);
+            } else {
+                ruleset.add_fs_rule(&entry.path, access);
+            }
+        }
+    }
+    for (lists, access) in [
+        (&args.landlock_tcp_bind, NetAccess::TcpBind),
+        (&args.landlock_tcp_connect, NetAccess::TcpConnect),
+    ] {
+        for port in lists.iter().flat_map(|list| &list.0) {
+            ruleset.add_net_rule(*port, access);
+        }
+    }
+    for scope in &args.landlock_scope {
+        ruleset.scope(*scope);
+    }
+    if let Some(mode) = args.landlock_compat {
+        ruleset.compat(mode);
+    }
+    ruleset
+}
+
+/// Maps, user, capabilities, no_new_privs.
+fn lower_identity(args: &RunArgs, container: &mut Container) -> Result<(), CliError> {
+    // CONTAINER alone (or with HOST omitted) maps the caller's own id.
+    let maps = |given: &[(u32, Option<u32>, u32)], own: u32| -> Vec<(u32, u32, u32)> {
+        given
+            .iter()
+            .map(|&(inside, host, count)| (inside, host.unwrap_or(own), count))
+            .collect()
+    };
+    if !args.uidmap.is_empty() {
+        container.uidmaps(&maps(&args.uidmap, nix::unistd::getuid().as_raw()));
+    }
+    if !args.gidmap.is_empty() {
+        container.gidmaps(&maps(&args.gidmap, nix::unistd::getgid().as_raw()));
+    }
+    if args.userns.is_some() {
+        container.userns_auto()?;
+    }
+    if let Some(spec) = &args.user {
+        let mut parts = spec.splitn(3, ':');
+        let user = parts.next().unwrap_or_default();
+        if user.is_empty() {
+            return Err(CliError::new(format!(
+                "invalid --user {spec:?}: empty user"
+            )));
+        }
+        let group = parts.next().filter(|group| !group.is_empty());
+        let supplementary: Vec<&str> = parts
+            .next()
+            .map(|list| list.split(',').filter(|g| !g.is_empty()).collect())
+            .unwrap_or_default();
+        container.user(user, group, &supplementary);
+    }
+    for cap in &args.cap_add {
+        container.cap_add(cap);
+    }
+    for cap in &args.cap_drop {
+        container.cap_drop(cap);
+    }
+    if args.allow_new_privs {
+        container.runctl(Runctl::AllowNewPrivs);
+    }
+    Ok(())
 }
 
 /// The filesystem flags in the order they were given, whichever flag each

@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 mod cli;
+mod landlock;
 mod lower;
 mod report;
 mod run;

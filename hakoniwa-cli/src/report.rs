@@ -66,6 +66,14 @@ impl Report {
             "started_at_unix_us": unix_micros(self.started),
             "ended_at_unix_us": unix_micros(SystemTime::now()),
             "rusage": rusage,
+            "landlock": status.landlock.as_ref().map(|enforcement| json!({
+                "kernel_abi": enforcement.kernel_abi(),
+                "complete": enforcement.is_complete(),
+                "missing": enforcement.missing().iter().map(|right| json!({
+                    "right": right.name,
+                    "abi": right.abi,
+                })).collect::<Vec<_>>(),
+            })),
         });
     }
 

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use clap::{ArgMatches, Args};
+use hakoniwa::landlock::{CompatMode, Resource, Scope};
 
 use crate::cli::CliError;
+use crate::landlock;
 use crate::lower;
 use crate::report::{Report, StatusFd};
 use crate::signals;
@@ -73,41 +75,117 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
 
+    /// Map uids: CONTAINER alone maps your uid to it; CONTAINER:HOST:COUNT adds a range; repeatable
+    #[arg(short = 'u', long, value_name = "CONTAINER[:HOST[:COUNT]]", value_parser = values::id_map)]
+    pub uidmap: Vec<(u32, Option<u32>, u32)>,
+
+    /// Map gids, as --uidmap does for uids; repeatable
+    #[arg(short = 'g', long, value_name = "CONTAINER[:HOST[:COUNT]]", value_parser = values::id_map)]
+    pub gidmap: Vec<(u32, Option<u32>, u32)>,
+
+    /// auto: map yourself to 0 and your /etc/subuid and /etc/subgid ranges after it
+    #[arg(long, value_name = "auto", value_parser = ["auto"], conflicts_with_all = ["uidmap", "gidmap"])]
+    pub userns: Option<String>,
+
+    /// Run as USER of the sandbox's /etc/passwd (or a number), with GROUP and supplementary groups
+    #[arg(long, value_name = "USER[:GROUP[:SUPP,...]]")]
+    pub user: Option<String>,
+
+    /// Give the program a capability (SYS_ADMIN or CAP_SYS_ADMIN); repeatable
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Take a capability away (ALL for every one); repeatable
+    #[arg(long, value_name = "CAP|ALL")]
+    pub cap_drop: Vec<String>,
+
+    /// Leave no_new_privs off: setuid binaries inside may change ids (binds stay nosuid)
+    #[arg(long)]
+    pub allow_new_privs: bool,
+
     /// Limit the address space (bytes; k, M, G, T suffixes)
-    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_as: Option<u64>,
 
     /// Limit the size of core files (bytes; k, M, G, T suffixes)
-    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_core: Option<u64>,
 
     /// Limit CPU time (seconds); the program is killed when it reaches it
-    #[arg(long, value_name = "SECONDS", value_parser = values::count)]
+    #[arg(long, value_name = "SECONDS", value_parser = values::count, allow_hyphen_values = true)]
     pub limit_cpu: Option<u64>,
 
     /// Limit the size of files the program writes (bytes; k, M, G, T suffixes)
-    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_fsize: Option<u64>,
 
     /// Limit locked memory (bytes; k, M, G, T suffixes)
-    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_memlock: Option<u64>,
 
     /// Limit the number of open files
-    #[arg(long, value_name = "N", value_parser = values::count)]
+    #[arg(long, value_name = "N", value_parser = values::count, allow_hyphen_values = true)]
     pub limit_nofile: Option<u64>,
 
     /// Limit the number of processes of the program's user (system-wide; not for root)
-    #[arg(long, value_name = "N", value_parser = values::count)]
+    #[arg(long, value_name = "N", value_parser = values::count, allow_hyphen_values = true)]
     pub limit_nproc: Option<u64>,
 
     /// Limit the stack size (bytes; k, M, G, T suffixes)
-    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_stack: Option<u64>,
 
     /// Kill the whole sandbox after this much wall-clock time (seconds, fractions allowed)
-    #[arg(long, value_name = "SECONDS", value_parser = values::seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = values::seconds, allow_hyphen_values = true)]
     pub limit_walltime: Option<Duration>,
+
+    /// Landlock: deny all access of these kinds except what --landlock-* rules allow (fs, tcp.bind, tcp.connect); repeatable
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = str::parse::<Resource>)]
+    pub landlock_restrict: Vec<Resource>,
+
+    /// Landlock: allow reading beneath these sandbox paths (`,` or `:` separated; ?PATH if it may be missing); restricts fs
+    #[arg(long, value_name = "PATHS", value_parser = landlock::paths)]
+    pub landlock_fs_ro: Vec<landlock::PathList>,
+
+    /// Landlock: allow reading and writing beneath these sandbox paths; restricts fs
+    #[arg(long, value_name = "PATHS", value_parser = landlock::paths)]
+    pub landlock_fs_rw: Vec<landlock::PathList>,
+
+    /// Landlock: allow reading and executing beneath these sandbox paths; restricts fs
+    #[arg(long, value_name = "PATHS", value_parser = landlock::paths)]
+    pub landlock_fs_rx: Vec<landlock::PathList>,
+
+    /// Landlock: allow binding TCP sockets to these ports (`,` or `:` separated); restricts tcp.bind
+    #[arg(long, value_name = "PORTS", value_parser = landlock::ports)]
+    pub landlock_tcp_bind: Vec<landlock::PortList>,
+
+    /// Landlock: allow connecting TCP sockets to these ports; restricts tcp.connect
+    #[arg(long, value_name = "PORTS", value_parser = landlock::ports)]
+    pub landlock_tcp_connect: Vec<landlock::PortList>,
+
+    /// Landlock: cut the program off from abstract unix sockets and/or processes outside the sandbox (abstract-unix, signal)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = str::parse::<Scope>)]
+    pub landlock_scope: Vec<Scope>,
+
+    /// Landlock: refuse to run unless the kernel enforces every rule (hard-requirement, the default), or run with what it enforces (best-effort)
+    #[arg(long, value_name = "MODE", value_parser = str::parse::<CompatMode>)]
+    pub landlock_compat: Option<CompatMode>,
+
+    /// hakoniwa 1.x spelling of --landlock-restrict fs,tcp.bind,tcp.connect
+    #[arg(long, hide = true)]
+    pub landlock_restrict_all: bool,
+
+    /// hakoniwa 1.x spelling of --landlock-restrict fs
+    #[arg(long, hide = true)]
+    pub landlock_restrict_fs: bool,
+
+    /// hakoniwa 1.x spelling of --landlock-restrict tcp.bind
+    #[arg(long, hide = true)]
+    pub landlock_restrict_tcp_bind: bool,
+
+    /// hakoniwa 1.x spelling of --landlock-restrict tcp.connect
+    #[arg(long, hide = true)]
+    pub landlock_restrict_tcp_connect: bool,
 
     /// Write a JSON report of the run to PATH (or - for stdout) when it ends
     #[arg(long, value_name = "PATH|-")]
@@ -116,6 +194,14 @@ pub(crate) struct RunArgs {
     /// Write JSON lines to file descriptor FD: one when the program starts, one when it ends
     #[arg(long, value_name = "FD")]
     pub status_fd: Option<i32>,
+
+    /// Filter the program's syscalls: default, podman, audit (log all), unconfined, or a Docker/OCI JSON file
+    #[arg(long, value_name = "NAME|PATH", default_value = "default")]
+    pub seccomp: String,
+
+    /// Let the program create user namespaces, which the default seccomp profile refuses
+    #[arg(long)]
+    pub allow_userns: bool,
 
     /// The program and its arguments
     #[arg(last = true, value_name = "COMMAND", default_value = "/bin/sh")]

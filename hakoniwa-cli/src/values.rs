@@ -62,6 +62,33 @@ pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{value:?} is too large"))
 }
 
+/// An id map: `CONTAINER[:HOST[:COUNT]]`; HOST defaults to the caller's
+/// own id (`None` here), COUNT to 1.
+pub(crate) fn id_map(value: &str) -> Result<(u32, Option<u32>, u32), String> {
+    let number = |part: &str, what: &str| -> Result<u32, String> {
+        part.parse()
+            .map_err(|_| format!("{value:?}: {what} {part:?} is not an id (0 to 4294967295)"))
+    };
+    let mut parts = value.split(':');
+    let inside = number(parts.next().unwrap_or_default(), "container id")?;
+    let host = parts
+        .next()
+        .map(|part| number(part, "host id"))
+        .transpose()?;
+    let count = parts
+        .next()
+        .map(|part| number(part, "count"))
+        .transpose()?
+        .unwrap_or(1);
+    if parts.next().is_some() {
+        return Err(format!("{value:?} is not CONTAINER[:HOST[:COUNT]]"));
+    }
+    if count == 0 {
+        return Err(format!("{value:?}: the count must be at least 1"));
+    }
+    Ok((inside, host, count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +115,14 @@ mod tests {
         }
         assert_eq!(count("12"), Ok(12));
         assert!(count("-3").is_err());
+    }
+
+    #[test]
+    fn id_maps_default_to_the_caller_and_one_id() {
+        assert_eq!(id_map("0"), Ok((0, None, 1)));
+        assert_eq!(id_map("1:100000:65536"), Ok((1, Some(100000), 65536)));
+        for bad in ["", "a", "0:1:0", "0:1:2:3", "-1", "0:x"] {
+            assert!(id_map(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -76,7 +76,7 @@ fn c_path(path: &str) -> Option<CString> {
     CString::new(path).ok()
 }
 
-fn outcome(result: io::Result<()>) -> Value {
+pub fn outcome(result: io::Result<()>) -> Value {
     match result {
         Ok(()) => json!({ "ok": true, "errno": null, "error": null }),
         Err(error) => json!({

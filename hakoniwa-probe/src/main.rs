@@ -12,6 +12,21 @@
 //! hakoniwa-probe sleep SECS     print {"pid": N} once started, then sleep
 //! hakoniwa-probe exit CODE      exit with CODE
 //! hakoniwa-probe kill-self SIG  die by signal SIG (a number)
+//! hakoniwa-probe rlimits        soft and hard limits of every resource
+//! hakoniwa-probe write-bytes PATH N
+//!                               write N bytes (SIGXFSZ ignored)
+//! hakoniwa-probe open-files N   open N descriptors
+//! hakoniwa-probe alloc MIB      allocate and touch MIB mebibytes
+//! hakoniwa-probe spawn-many N   start N child processes
+//! hakoniwa-probe spin           use CPU until killed
+//! hakoniwa-probe read PATH | exec PATH [ARG...] | tcp-bind PORT | tcp-connect PORT
+//!                | signal PID | abstract-connect NAME
+//!                               attempts landlock may refuse (see access.rs)
+//! hakoniwa-probe syscall NAME  attempt a syscall seccomp may refuse (see syscalls.rs)
+//! hakoniwa-probe syscall-loop NAME N
+//!                               time N calls of getppid or personality
+//! hakoniwa-probe without-landlock COMMAND [ARG...]
+//!                               (on the host) run COMMAND as if the kernel had no landlock
 //! ```
 //!
 //! Attempts (`write`, `remount-rw`, `umount`) always exit 0 and report
@@ -19,10 +34,13 @@
 //! sandbox refused is the fact being reported, not a failure of the probe.
 //! A usage error exits 2.
 
+mod access;
 mod actions;
 mod facts;
+mod limits;
 mod mountinfo;
 mod sys;
+mod syscalls;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,6 +69,35 @@ fn main() -> ExitCode {
             Ok(signal) => actions::kill_self(signal),
             Err(_) => return usage(&format!("not a signal number: {signal}")),
         },
+        ["rlimits"] => limits::rlimits(),
+        ["write-bytes", path, count] => match count.parse() {
+            Ok(count) => limits::write_bytes(path.as_ref(), count),
+            Err(_) => return usage(&format!("not a byte count: {count}")),
+        },
+        ["open-files", count] => match count.parse() {
+            Ok(count) => limits::open_files(count),
+            Err(_) => return usage(&format!("not a count: {count}")),
+        },
+        ["alloc", mib] => match mib.parse() {
+            Ok(mib) => limits::alloc(mib),
+            Err(_) => return usage(&format!("not a size in MiB: {mib}")),
+        },
+        ["spawn-many", count] => match count.parse() {
+            Ok(count) => limits::spawn_many(count),
+            Err(_) => return usage(&format!("not a count: {count}")),
+        },
+        ["spin"] => limits::spin(),
+        ["syscall", name] if syscalls::NAMES.contains(name) => syscalls::attempt(name),
+        ["syscall-loop", name, count] => match count.parse() {
+            Ok(count) => syscalls::time_loop(name, count),
+            Err(_) => return usage(&format!("not a count: {count}")),
+        },
+        [command, rest @ ..] if access::COMMANDS.contains(command) => {
+            match access::run(command, rest) {
+                Ok(report) => report,
+                Err(problem) => return usage(&problem),
+            }
+        }
         _ => return usage(&format!("unknown command line: {args:?}")),
     };
     print(&report);
@@ -68,6 +115,6 @@ fn print(report: &serde_json::Value) {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("hakoniwa-probe: {problem}");
-    eprintln!("usage: hakoniwa-probe [facts | list PATH | write PATH | remount-rw PATH | umount PATH | sleep SECS | exit CODE | kill-self SIGNAL]");
+    eprintln!("usage: hakoniwa-probe [facts | list PATH | write PATH | remount-rw PATH | umount PATH | sleep SECS | exit CODE | kill-self SIGNAL | rlimits | write-bytes PATH N | open-files N | alloc MIB | spawn-many N | spin]");
     ExitCode::from(USAGE_ERROR)
 }

@@ -8,10 +8,10 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{io_error, Error, Result};
+use crate::metrics::Rusage;
 use crate::plan::Descriptions;
 use crate::runtime::channel::{Message, ParentEnd};
 use crate::runtime::Spawned;
-use crate::metrics::Rusage;
 use crate::status::{ExitKind, ExitStatus, Limits};
 use crate::sys;
 
@@ -174,7 +174,8 @@ impl Child {
             wall_time: self.descriptions.wall_time,
             cpu: self.descriptions.cpu_limit(),
         };
-        let status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
+        let mut status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
+        status.landlock = self.descriptions.landlock_enforcement.clone();
         self.status = Some(status.clone());
         status
     }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::command::Command;
 use crate::error::{Error, Result};
+use crate::landlock::Ruleset;
+use crate::seccomp::{Filter, UserNamespaces};
 
 /// A Linux namespace the sandbox may get a new instance of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -131,6 +133,23 @@ impl fmt::Display for Rlimit {
     }
 }
 
+/// Switches that change how the runtime behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Runctl {
+    /// Leaves `no_new_privs` off, so a setuid binary inside may gain the
+    /// ids it names (never host privileges: binds are `nosuid`).
+    AllowNewPrivs,
+}
+
+/// `--user NAME[:GROUP[:SUPP,...]]`, resolved when the command spawns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserSpec {
+    pub user: String,
+    pub group: Option<String>,
+    pub supplementary: Vec<String>,
+}
+
 /// A range of ids: `count` ids from `container_id` inside are `host_id..`
 /// outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +157,31 @@ pub(crate) struct IdMap {
     pub container_id: u32,
     pub host_id: u32,
     pub count: u32,
+}
+
+impl From<(u32, u32, u32)> for IdMap {
+    fn from((container_id, host_id, count): (u32, u32, u32)) -> Self {
+        Self {
+            container_id,
+            host_id,
+            count,
+        }
+    }
+}
+
+impl IdMap {
+    /// The id inside that `host_id` maps to, if this range holds it.
+    pub(crate) fn to_container(self, host_id: u32) -> Option<u32> {
+        let offset = host_id.checked_sub(self.host_id)?;
+        (offset < self.count).then(|| self.container_id + offset)
+    }
+
+    /// Whether the id `container_id` inside is in this range.
+    pub(crate) fn holds(self, container_id: u32) -> bool {
+        container_id
+            .checked_sub(self.container_id)
+            .is_some_and(|offset| offset < self.count)
+    }
 }
 
 /// The directories of a root filesystem that [`Container::rootfs`] makes
@@ -167,6 +211,12 @@ pub struct Container {
     pub(crate) uidmaps: Vec<IdMap>,
     pub(crate) gidmaps: Vec<IdMap>,
     pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
+    pub(crate) user: Option<UserSpec>,
+    pub(crate) cap_add: Vec<String>,
+    pub(crate) cap_drop: Vec<String>,
+    pub(crate) runctls: BTreeSet<Runctl>,
+    pub(crate) landlock: Option<Ruleset>,
+    pub(crate) seccomp: Option<Filter>,
 }
 
 impl Default for Container {
@@ -177,12 +227,14 @@ impl Default for Container {
 
 impl Container {
     /// A sandbox with new user, mount and pid namespaces, the caller's uid
-    /// and gid mapped to themselves, and a fresh `/proc`. Its root is empty
-    /// but for `/proc`: add [`rootfs`](Self::rootfs) for the usual system
+    /// and gid mapped to themselves, a fresh `/proc`, and the `default`
+    /// seccomp profile ([`Filter::hardened`]). Its root is empty but for
+    /// `/proc`: add [`rootfs`](Self::rootfs) for the usual system
     /// directories.
     pub fn new() -> Self {
         let mut container = Self::empty();
         container
+            .seccomp_filter(Filter::hardened(UserNamespaces::Deny))
             .unshare(Namespace::User)
             .unshare(Namespace::Mount)
             .unshare(Namespace::Pid)
@@ -201,6 +253,12 @@ impl Container {
             uidmaps: Vec::new(),
             gidmaps: Vec::new(),
             rlimits: Vec::new(),
+            user: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            runctls: BTreeSet::new(),
+            landlock: None,
+            seccomp: None,
         }
     }
 
@@ -329,12 +387,99 @@ impl Container {
         self
     }
 
+    /// Replaces the uid maps: each `(container_id, host_id, count)` maps
+    /// `count` ids. Ranges beyond the caller's own uid are written by the
+    /// setuid helper `newuidmap` from the caller's `/etc/subuid` ranges
+    /// (root writes them itself). The caller's own uid must be among them.
+    pub fn uidmaps(&mut self, maps: &[(u32, u32, u32)]) -> &mut Self {
+        self.uidmaps = maps.iter().map(|&map| IdMap::from(map)).collect();
+        self
+    }
+
+    /// Replaces the gid maps, as [`uidmaps`](Self::uidmaps) does for uids
+    /// (`newgidmap`, `/etc/subgid`).
+    pub fn gidmaps(&mut self, maps: &[(u32, u32, u32)]) -> &mut Self {
+        self.gidmaps = maps.iter().map(|&map| IdMap::from(map)).collect();
+        self
+    }
+
+    /// Maps the caller to 0 and, after it, every subordinate range of the
+    /// caller in `/etc/subuid` and `/etc/subgid` (like `podman
+    /// --userns=auto`, without the search for a free range). Fails when the
+    /// caller has no subordinate ids.
+    pub fn userns_auto(&mut self) -> Result<&mut Self> {
+        let (uidmaps, gidmaps) = crate::idmap::auto_maps()?;
+        self.uidmaps = uidmaps;
+        self.gidmaps = gidmaps;
+        Ok(self)
+    }
+
+    /// Runs the program as `user` (a name in the sandbox's `/etc/passwd`, or
+    /// a number), with `group` as its primary group (by default the user's)
+    /// and the `supplementary` groups (by default the user's groups in the
+    /// sandbox's `/etc/group`). Names are resolved in the files the sandbox
+    /// will see, when the command spawns; every id must be mapped.
+    pub fn user(&mut self, user: &str, group: Option<&str>, supplementary: &[&str]) -> &mut Self {
+        self.user = Some(UserSpec {
+            user: user.to_string(),
+            group: group.map(str::to_string),
+            supplementary: supplementary.iter().map(|s| s.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Gives the program a capability it would not hold by default
+    /// (`"SYS_ADMIN"` or `"CAP_SYS_ADMIN"`). For a program whose uid inside
+    /// is not 0, added capabilities are ambient: they survive its `execve`.
+    pub fn cap_add(&mut self, capability: &str) -> &mut Self {
+        self.cap_add.push(capability.to_string());
+        self
+    }
+
+    /// Takes a capability away from the program (`"ALL"` for every one).
+    /// Applied after [`cap_add`](Self::cap_add)s given before it, and before
+    /// those given after it.
+    pub fn cap_drop(&mut self, capability: &str) -> &mut Self {
+        self.cap_drop.push(capability.to_string());
+        self
+    }
+
+    /// Turns on a runtime switch (see [`Runctl`]).
+    pub fn runctl(&mut self, ctl: Runctl) -> &mut Self {
+        self.runctls.insert(ctl);
+        self
+    }
+
     /// Limits a resource of the program: `soft` is what the kernel enforces,
     /// `hard` how far the program may raise it. A later call for the same
     /// resource replaces an earlier one.
     pub fn setrlimit(&mut self, resource: Rlimit, soft: u64, hard: u64) -> &mut Self {
         self.rlimits.retain(|(r, _, _)| *r != resource);
         self.rlimits.push((resource, soft, hard));
+        self
+    }
+
+    /// Restricts what the program may reach with landlock (see
+    /// [`landlock`](crate::landlock)); replaces an earlier ruleset. Applied
+    /// in the program's process, after the root is built, so its paths are
+    /// paths in the sandbox.
+    pub fn landlock_ruleset(&mut self, ruleset: Ruleset) -> &mut Self {
+        self.landlock = Some(ruleset);
+        self
+    }
+
+    /// Filters the program's syscalls with `filter` (see
+    /// [`seccomp`](crate::seccomp)), installed right before it executes;
+    /// replaces an earlier filter. If the filter cannot be installed, the
+    /// program does not run.
+    pub fn seccomp_filter(&mut self, filter: Filter) -> &mut Self {
+        self.seccomp = Some(filter);
+        self
+    }
+
+    /// Runs the program without a seccomp filter.
+    pub fn seccomp_unconfined(&mut self) -> &mut Self {
+        self.seccomp = None;
         self
     }
 

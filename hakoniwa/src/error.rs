@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+use crate::landlock::MissingRight;
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -118,6 +120,59 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// An id map that the kernel would refuse.
+    #[error("invalid {kind} ({map}): {reason}")]
+    InvalidIdMap {
+        /// "uid_map" or "gid_map".
+        kind: &'static str,
+        /// The map, one range after another.
+        map: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `newuidmap` or `newgidmap` is missing or refused the map.
+    #[error("failed to run {helper}: {message}")]
+    IdMapHelper {
+        /// The helper.
+        helper: String,
+        /// What it said.
+        message: String,
+        /// What may fix it.
+        hint: Option<String>,
+    },
+    /// A host range is not among the caller's subordinate ids.
+    #[error("{user} may not map host ids {range}: not in {file}")]
+    SubordinateIds {
+        /// `/etc/subuid` or `/etc/subgid`.
+        file: &'static str,
+        /// The caller.
+        user: String,
+        /// The host ids asked for.
+        range: String,
+        /// What fixes it.
+        hint: String,
+    },
+    /// The user or a group given for the program cannot be used.
+    #[error("invalid user {spec}: {reason}")]
+    User {
+        /// What was given.
+        spec: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A capability name that is not one.
+    #[error("invalid capability {name:?}: no capability has that name")]
+    UnknownCapability {
+        /// The name.
+        name: String,
+    },
+    /// Capabilities were asked for where none can be given: no user
+    /// namespace and not root.
+    #[error("cannot grant {names}: capabilities need a user namespace or root")]
+    CapabilitiesUnavailable {
+        /// The capabilities asked for.
+        names: String,
+    },
     /// Waiting for or signalling the sandbox failed.
     #[error("failed to {action} the sandbox (pid {pid})")]
     Process {
@@ -129,14 +184,40 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The kernel cannot enforce every right a landlock ruleset restricts,
+    /// and the ruleset requires it
+    /// ([`CompatMode::HardRequirement`](crate::landlock::CompatMode)).
+    #[error("landlock cannot enforce {}: {kernel}", join(.missing))]
+    Landlock {
+        /// Each right missing, with the ABI it needs.
+        missing: Vec<MissingRight>,
+        /// What the kernel has, in words.
+        kernel: String,
+        /// How to get the rights, or to run without them.
+        hint: String,
+    },
+    /// The seccomp profile cannot be loaded or compiled; the message names
+    /// the profile and the entry.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
+}
+
+fn join(missing: &[MissingRight]) -> String {
+    let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    names.join(", ")
 }
 
 impl Error {
     /// A suggestion that may fix the error, when one is known.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Namespaces { hint, .. } => hint.as_deref(),
+            Error::Namespaces { hint, .. } | Error::IdMapHelper { hint, .. } => hint.as_deref(),
+            Error::SubordinateIds { hint, .. } => Some(hint),
+            Error::UnknownCapability { .. } => Some(
+                "names are those of capabilities(7), with or without CAP_: SYS_ADMIN, NET_RAW...",
+            ),
             Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
+            Error::Landlock { hint, .. } => Some(hint),
             _ => None,
         }
     }

@@ -1,81 +1,348 @@
-//! User-namespace id maps: what the caller writes to `/proc/PID/uid_map`,
-//! `setgroups` and `gid_map` of the sandbox's init, before the child goes on
-//! (nothing inside may create a file or mount before its ids are mapped).
+//! Identity: the user namespace's id maps and the ids the program runs as.
+//!
+//! Both halves live here. The caller writes the maps of the sandbox's init
+//! (`/proc/PID/uid_map`, `setgroups`, `gid_map`), directly or through the
+//! setuid helpers `newuidmap`/`newgidmap` for subordinate ranges, before
+//! the child goes on (nothing inside may create a file or mount before its
+//! ids are mapped). The program switches to its user last, in `switch`.
 
 use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use nix::unistd::Pid;
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::unistd::{self, Gid, Pid, Uid};
 
 use crate::container::IdMap;
 use crate::error::{Error, Result};
 
-/// The maps of one sandbox, formatted.
+/// The setuid helpers, as shipped by the `uidmap` package.
+const NEWUIDMAP: &str = "newuidmap";
+const NEWGIDMAP: &str = "newgidmap";
+
+/// Where the helpers are looked for when `PATH` does not have them.
+const HELPER_DIRS: [&str; 4] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+
+/// Which ids a map is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Uid,
+    Gid,
+}
+
+impl Kind {
+    fn map_file(self) -> &'static str {
+        match self {
+            Kind::Uid => "uid_map",
+            Kind::Gid => "gid_map",
+        }
+    }
+
+    fn helper(self) -> &'static str {
+        match self {
+            Kind::Uid => NEWUIDMAP,
+            Kind::Gid => NEWGIDMAP,
+        }
+    }
+
+    fn subordinate_file(self) -> &'static str {
+        match self {
+            Kind::Uid => "/etc/subuid",
+            Kind::Gid => "/etc/subgid",
+        }
+    }
+
+    fn caller(self) -> u32 {
+        match self {
+            Kind::Uid => unistd::getuid().as_raw(),
+            Kind::Gid => unistd::getgid().as_raw(),
+        }
+    }
+}
+
+/// How one map gets written.
+#[derive(Debug)]
+enum Writer {
+    /// By the caller itself: it is root, or maps only its own id.
+    Direct,
+    /// By `newuidmap`/`newgidmap`, found at this path.
+    Helper(PathBuf),
+}
+
+/// One map, checked, and how to write it.
+#[derive(Debug)]
+struct MapPlan {
+    kind: Kind,
+    maps: Vec<IdMap>,
+    writer: Writer,
+}
+
+/// The maps of one sandbox, checked.
 #[derive(Debug)]
 pub(crate) struct IdMapPlan {
-    uid_map: String,
-    gid_map: String,
-    /// An unprivileged caller may write a gid map only after denying
-    /// `setgroups(2)` in the namespace (user_namespaces(7), CVE-2014-8989).
-    deny_setgroups: bool,
+    uid: MapPlan,
+    gid: MapPlan,
 }
 
 impl IdMapPlan {
-    /// Formats the maps; an empty list maps the caller to itself.
-    pub(crate) fn new(uidmaps: &[IdMap], gidmaps: &[IdMap]) -> Self {
-        let identity = |id| {
-            vec![IdMap {
-                container_id: id,
-                host_id: id,
-                count: 1,
-            }]
-        };
-        let uidmaps = match uidmaps {
-            [] => identity(nix::unistd::getuid().as_raw()),
-            maps => maps.to_vec(),
-        };
-        let gidmaps = match gidmaps {
-            [] => identity(nix::unistd::getgid().as_raw()),
-            maps => maps.to_vec(),
-        };
-        Self {
-            uid_map: format_map(&uidmaps),
-            gid_map: format_map(&gidmaps),
-            deny_setgroups: !nix::unistd::geteuid().is_root(),
-        }
+    /// Checks the maps (an empty list maps the caller to itself) and decides
+    /// how each is written.
+    pub(crate) fn new(uidmaps: &[IdMap], gidmaps: &[IdMap]) -> Result<Self> {
+        Ok(Self {
+            uid: MapPlan::new(Kind::Uid, uidmaps)?,
+            gid: MapPlan::new(Kind::Gid, gidmaps)?,
+        })
+    }
+
+    /// An unprivileged caller may write a gid map itself only after denying
+    /// `setgroups(2)` in the namespace (user_namespaces(7), CVE-2014-8989);
+    /// `newgidmap` and root need not.
+    pub(crate) fn setgroups_allowed(&self) -> bool {
+        unistd::geteuid().is_root() || matches!(self.gid.writer, Writer::Helper(_))
+    }
+
+    /// The uid inside that the caller's uid maps to.
+    pub(crate) fn caller_uid(&self) -> u32 {
+        self.uid.caller_inside()
+    }
+
+    /// Whether the uid inside is mapped.
+    pub(crate) fn maps_uid(&self, uid: u32) -> bool {
+        self.uid.maps.iter().any(|map| map.holds(uid))
+    }
+
+    /// Whether the gid inside is mapped.
+    pub(crate) fn maps_gid(&self, gid: u32) -> bool {
+        self.gid.maps.iter().any(|map| map.holds(gid))
     }
 
     /// Parent side: writes the maps of `pid`'s user namespace.
     pub(crate) fn write(&self, pid: Pid) -> Result<()> {
-        let write = |name: &str, content: &str| {
-            let file = format!("/proc/{pid}/{name}");
-            fs::write(&file, content).map_err(|source| Error::IdMap {
-                file,
-                map: content.trim_end().to_string(),
-                source,
-            })
-        };
-        write("uid_map", &self.uid_map)?;
-        if self.deny_setgroups {
-            write("setgroups", "deny")?;
+        self.uid.write(pid)?;
+        if !self.setgroups_allowed() {
+            write_proc(pid, "setgroups", "deny")?;
         }
-        write("gid_map", &self.gid_map)
+        self.gid.write(pid)
     }
 }
 
-impl std::fmt::Display for IdMapPlan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let line = |map: &str| map.trim_end().replace('\n', ", ");
-        write!(
-            f,
-            "uid map: {}; gid map: {}",
-            line(&self.uid_map),
-            line(&self.gid_map)
-        )?;
-        if self.deny_setgroups {
-            f.write_str("; setgroups denied")?;
+impl MapPlan {
+    fn new(kind: Kind, maps: &[IdMap]) -> Result<Self> {
+        let caller = kind.caller();
+        let maps = match maps {
+            [] => vec![IdMap::from((caller, caller, 1))],
+            maps => maps.to_vec(),
+        };
+        let invalid = |reason: String| Error::InvalidIdMap {
+            kind: kind.map_file(),
+            map: format_map(&maps).trim_end().replace('\n', ", "),
+            reason,
+        };
+        for (i, a) in maps.iter().enumerate() {
+            if a.count == 0 {
+                return Err(invalid(format!(
+                    "range {} {} 0 is empty",
+                    a.container_id, a.host_id
+                )));
+            }
+            if a.container_id.checked_add(a.count - 1).is_none()
+                || a.host_id.checked_add(a.count - 1).is_none()
+            {
+                return Err(invalid("a range goes past the largest id".into()));
+            }
+            for b in &maps[i + 1..] {
+                let overlap = |x: u32, y: u32| x < y + b.count && y < x + a.count;
+                if overlap(a.container_id, b.container_id) || overlap(a.host_id, b.host_id) {
+                    return Err(invalid("two ranges overlap".into()));
+                }
+            }
         }
-        Ok(())
+        if !maps.iter().any(|map| map.to_container(caller).is_some()) {
+            return Err(invalid(format!(
+                "the caller's own id {caller} must be mapped (the sandbox's init runs as it)"
+            )));
+        }
+        let only_self = matches!(maps.as_slice(), [map] if map.host_id == caller && map.count == 1);
+        let writer = if only_self || unistd::geteuid().is_root() {
+            Writer::Direct
+        } else {
+            check_subordinate(kind, &maps)?;
+            Writer::Helper(find_helper(kind.helper())?)
+        };
+        Ok(Self { kind, maps, writer })
     }
+
+    fn caller_inside(&self) -> u32 {
+        let caller = self.kind.caller();
+        self.maps
+            .iter()
+            .find_map(|map| map.to_container(caller))
+            .unwrap_or(caller)
+    }
+
+    fn write(&self, pid: Pid) -> Result<()> {
+        match &self.writer {
+            Writer::Direct => write_proc(pid, self.kind.map_file(), &format_map(&self.maps)),
+            Writer::Helper(helper) => run_helper(helper, self.kind, pid, &self.maps),
+        }
+    }
+}
+
+fn write_proc(pid: Pid, name: &str, content: &str) -> Result<()> {
+    let file = format!("/proc/{pid}/{name}");
+    fs::write(&file, content).map_err(|source| Error::IdMap {
+        file,
+        map: content.trim_end().replace('\n', ", "),
+        source,
+    })
+}
+
+fn run_helper(helper: &Path, kind: Kind, pid: Pid, maps: &[IdMap]) -> Result<()> {
+    let mut command = Command::new(helper);
+    command.arg(pid.to_string());
+    for map in maps {
+        command.args([map.container_id, map.host_id, map.count].map(|n| n.to_string()));
+    }
+    let output = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|source| Error::IdMapHelper {
+            helper: helper.display().to_string(),
+            message: source.to_string(),
+            hint: None,
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Err(Error::IdMapHelper {
+        helper: helper.display().to_string(),
+        message: if message.is_empty() {
+            output.status.to_string()
+        } else {
+            message
+        },
+        hint: Some(subordinate_hint(kind)),
+    })
+}
+
+fn find_helper(name: &str) -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(HELPER_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| Error::IdMapHelper {
+            helper: name.to_string(),
+            message: "not installed".to_string(),
+            hint: Some(format!(
+                "mapping more than your own id needs {name}: install the uidmap package \
+                 (apt install uidmap, dnf install shadow-utils)"
+            )),
+        })
+}
+
+/// Checks, before any process exists, that every host range but the
+/// caller's own id lies in the caller's subordinate ranges.
+fn check_subordinate(kind: Kind, maps: &[IdMap]) -> Result<()> {
+    let caller = kind.caller();
+    let ranges = subordinate_ranges(kind)?;
+    for map in maps {
+        if map.host_id == caller && map.count == 1 {
+            continue;
+        }
+        let end = u64::from(map.host_id) + u64::from(map.count);
+        let allowed = ranges.iter().any(|&(start, count)| {
+            u64::from(start) <= u64::from(map.host_id) && end <= u64::from(start) + u64::from(count)
+        });
+        if !allowed {
+            return Err(Error::SubordinateIds {
+                file: kind.subordinate_file(),
+                user: caller_name(),
+                range: format!("{}-{}", map.host_id, end - 1),
+                hint: subordinate_hint(kind),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn subordinate_hint(kind: Kind) -> String {
+    let flag = match kind {
+        Kind::Uid => "--add-subuids",
+        Kind::Gid => "--add-subgids",
+    };
+    format!(
+        "ranges beyond your own id come from {}: as root, `usermod {flag} 100000-165535 {}`",
+        kind.subordinate_file(),
+        caller_name()
+    )
+}
+
+/// The caller's ranges in `/etc/subuid` or `/etc/subgid`, as `(start,
+/// count)`; entries name the user or its uid.
+fn subordinate_ranges(kind: Kind) -> Result<Vec<(u32, u32)>> {
+    let file = kind.subordinate_file();
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(Error::IdMap {
+                file: file.to_string(),
+                map: String::new(),
+                source,
+            })
+        }
+    };
+    let name = caller_name();
+    let uid = unistd::getuid().as_raw().to_string();
+    Ok(parse_subordinate(&text, &[&name, &uid]))
+}
+
+fn parse_subordinate(text: &str, owners: &[&str]) -> Vec<(u32, u32)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.trim().split(':');
+            let owner = fields.next()?;
+            let start = fields.next()?.parse().ok()?;
+            let count = fields.next()?.parse().ok()?;
+            owners.contains(&owner).then_some((start, count))
+        })
+        .collect()
+}
+
+fn caller_name() -> String {
+    unistd::User::from_uid(unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .unwrap_or_else(|| unistd::getuid().to_string())
+}
+
+/// `--userns=auto`: the caller as 0, then each subordinate range.
+pub(crate) fn auto_maps() -> Result<(Vec<IdMap>, Vec<IdMap>)> {
+    let maps = |kind: Kind| -> Result<Vec<IdMap>> {
+        let ranges = subordinate_ranges(kind)?;
+        if ranges.is_empty() {
+            return Err(Error::SubordinateIds {
+                file: kind.subordinate_file(),
+                user: caller_name(),
+                range: "any".into(),
+                hint: subordinate_hint(kind),
+            });
+        }
+        let mut maps = vec![IdMap::from((0, kind.caller(), 1))];
+        let mut next = 1u32;
+        for (start, count) in ranges {
+            maps.push(IdMap::from((next, start, count)));
+            next = next.saturating_add(count);
+        }
+        Ok(maps)
+    };
+    Ok((maps(Kind::Uid)?, maps(Kind::Gid)?))
 }
 
 fn format_map(maps: &[IdMap]) -> String {
@@ -84,31 +351,93 @@ fn format_map(maps: &[IdMap]) -> String {
         .collect()
 }
 
+impl std::fmt::Display for IdMapPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |plan: &MapPlan| {
+            let via = match &plan.writer {
+                Writer::Direct => String::new(),
+                Writer::Helper(helper) => format!(" (via {})", helper.display()),
+            };
+            format!(
+                "{}{via}",
+                format_map(&plan.maps).trim_end().replace('\n', ", ")
+            )
+        };
+        write!(
+            f,
+            "uid map: {}; gid map: {}",
+            line(&self.uid),
+            line(&self.gid)
+        )?;
+        if !self.setgroups_allowed() {
+            f.write_str("; setgroups denied")?;
+        }
+        Ok(())
+    }
+}
+
+/// The ids the program switches to, resolved before fork.
+#[derive(Debug)]
+pub(crate) struct Switch {
+    pub uid: Uid,
+    pub gid: Gid,
+    /// Supplementary groups; `None` leaves them as they are (when the
+    /// namespace denies `setgroups`).
+    pub groups: Option<Vec<Gid>>,
+}
+
+/// Program side: becomes the planned user, keeping the permitted
+/// capabilities so that `caps` can still grant what was asked. System calls
+/// only.
+pub(crate) fn switch(ids: &Switch) -> Result<(), Errno> {
+    prctl::set_keepcaps(true)?;
+    if let Some(groups) = &ids.groups {
+        unistd::setgroups(groups)?;
+    }
+    unistd::setresgid(ids.gid, ids.gid, ids.gid)?;
+    unistd::setresuid(ids.uid, ids.uid, ids.uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn maps_are_one_line_per_range() {
-        let maps = [
-            IdMap {
-                container_id: 0,
-                host_id: 1000,
-                count: 1,
-            },
-            IdMap {
-                container_id: 1,
-                host_id: 100000,
-                count: 65536,
-            },
-        ];
+        let maps = [IdMap::from((0, 1000, 1)), IdMap::from((1, 100000, 65536))];
         assert_eq!(format_map(&maps), "0 1000 1\n1 100000 65536\n");
     }
 
     #[test]
     fn no_map_means_the_caller_as_itself() {
-        let plan = IdMapPlan::new(&[], &[]);
-        let uid = nix::unistd::getuid().as_raw();
-        assert_eq!(plan.uid_map, format!("{uid} {uid} 1\n"));
+        let plan = IdMapPlan::new(&[], &[]).unwrap();
+        let uid = unistd::getuid().as_raw();
+        assert_eq!(plan.caller_uid(), uid);
+        assert_eq!(format_map(&plan.uid.maps), format!("{uid} {uid} 1\n"));
+    }
+
+    #[test]
+    fn overlapping_empty_and_unmapped_caller_are_refused() {
+        let uid = unistd::getuid().as_raw();
+        let bad = [
+            vec![IdMap::from((0, uid, 1)), IdMap::from((0, 200000, 10))],
+            vec![IdMap::from((0, uid, 0))],
+            vec![IdMap::from((0, uid.wrapping_add(7), 1))],
+            vec![IdMap::from((u32::MAX, uid, 2))],
+        ];
+        for maps in bad {
+            let err = MapPlan::new(Kind::Uid, &maps).unwrap_err();
+            assert!(matches!(err, Error::InvalidIdMap { .. }), "{maps:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn subordinate_entries_match_name_or_uid() {
+        let text = "alice:100000:65536\n1000:300000:10\nbob:200000:65536\nbroken\n";
+        assert_eq!(
+            parse_subordinate(text, &["alice", "1000"]),
+            [(100000, 65536), (300000, 10)]
+        );
+        assert!(parse_subordinate(text, &["carol"]).is_empty());
     }
 }

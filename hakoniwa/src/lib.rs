@@ -30,17 +30,20 @@ mod container;
 mod diagnose;
 mod error;
 mod idmap;
+pub mod landlock;
 mod metrics;
+mod passwd;
 mod plan;
 mod rootfs;
 mod runtime;
+pub mod seccomp;
 mod status;
 #[allow(unsafe_code)]
 mod sys;
 
 pub use child::{Child, Output};
 pub use command::{Command, Stdio, WallTime};
-pub use container::{Container, Namespace, Rlimit};
+pub use container::{Container, Namespace, Rlimit, Runctl};
 pub use error::{Error, Result};
 pub use metrics::Rusage;
 pub use status::{ExitKind, ExitStatus, Limit, SetupError};

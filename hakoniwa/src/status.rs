@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::landlock::Enforcement;
 use crate::metrics::Rusage;
 
 /// How the sandbox ended.
@@ -124,7 +125,14 @@ pub struct ExitStatus {
     pub limit: Option<Limit>,
     /// What the program used, when it ran.
     pub rusage: Option<Rusage>,
+    /// What landlock enforced, when the container has a ruleset: all of
+    /// it, or under best effort what the kernel could.
+    pub landlock: Option<Enforcement>,
 }
+
+/// How far `wait4`'s CPU time may fall short of the time the kernel compared
+/// with `RLIMIT_CPU`.
+const CPU_ACCOUNTING_SLACK: Duration = Duration::from_millis(50);
 
 /// What [`ExitStatus::new`] needs to know about the run's limits.
 #[derive(Clone, Copy, Debug, Default)]
@@ -152,8 +160,10 @@ impl ExitStatus {
             ExitKind::TimedOut => Some(Limit::WallTime),
             ExitKind::Signaled(libc::SIGXCPU) => Some(Limit::CpuTime),
             ExitKind::Signaled(libc::SIGKILL) => {
-                // The kernel sends SIGKILL at the hard CPU limit.
-                let used = rusage.map(|usage| usage.cpu_time());
+                // The kernel sends SIGKILL at the hard CPU limit (at once when
+                // soft and hard are equal). The usage wait4 reports can fall
+                // a few scheduler ticks short of the time the kernel checked.
+                let used = rusage.map(|usage| usage.cpu_time() + CPU_ACCOUNTING_SLACK);
                 match (limits.cpu, used) {
                     (Some(cpu), Some(used)) if used >= Duration::from_secs(cpu) => {
                         Some(Limit::CpuTime)
@@ -192,7 +202,13 @@ impl ExitStatus {
             }
         };
         match (limit, limits) {
-            (Some(Limit::WallTime), Limits { wall_time: Some(wall_time), .. }) => {
+            (
+                Some(Limit::WallTime),
+                Limits {
+                    wall_time: Some(wall_time),
+                    ..
+                },
+            ) => {
                 reason += &format!(": wall-time limit of {wall_time:?} reached");
             }
             (Some(Limit::CpuTime), Limits { cpu: Some(cpu), .. }) => {
@@ -208,6 +224,7 @@ impl ExitStatus {
             kind,
             limit,
             rusage,
+            landlock: None,
         }
     }
 
@@ -279,7 +296,10 @@ mod tests {
             cpu: Some(1),
         };
         let timed_out = ExitStatus::new(ExitKind::TimedOut, None, "x", limits);
-        assert_eq!((timed_out.code, timed_out.limit), (137, Some(Limit::WallTime)));
+        assert_eq!(
+            (timed_out.code, timed_out.limit),
+            (137, Some(Limit::WallTime))
+        );
         assert_eq!(
             timed_out.reason,
             "x was killed by SIGKILL: wall-time limit of 1.5s reached"

@@ -6,7 +6,7 @@
 //! calls and touches no allocator, lock or thread-local state.
 
 use std::ffi::CStr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use libc::c_char;
@@ -180,6 +180,22 @@ pub(crate) fn clear_ambient_capabilities() -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// Adds `capability` to the ambient set, so that it survives `execve` for a
+/// program whose uid is not 0. It must be permitted and inheritable.
+pub(crate) fn raise_ambient_capability(capability: u32) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            capability as libc::c_ulong,
+            0,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets in two words.
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
@@ -197,25 +213,28 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Sets the calling thread's effective, permitted and inheritable sets to
-/// `capabilities` (a bit mask indexed by capability number).
-pub(crate) fn set_capabilities(capabilities: u64) -> Result<(), Errno> {
+/// Sets the calling thread's effective and permitted sets to `capabilities`
+/// and its inheritable set to `inheritable` (bit masks indexed by
+/// capability number).
+pub(crate) fn set_capabilities(capabilities: u64, inheritable: u64) -> Result<(), Errno> {
     let header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
     let low = capabilities as u32;
     let high = (capabilities >> 32) as u32;
+    let inheritable_low = inheritable as u32;
+    let inheritable_high = (inheritable >> 32) as u32;
     let data = [
         CapData {
             effective: low,
             permitted: low,
-            inheritable: low,
+            inheritable: inheritable_low,
         },
         CapData {
             effective: high,
             permitted: high,
-            inheritable: high,
+            inheritable: inheritable_high,
         },
     ];
     // SAFETY: header and data are valid for capset with version 3 (two
@@ -274,4 +293,201 @@ fn waitpid(pid: Pid, flags: libc::c_int) -> Result<Option<i32>, Errno> {
             Err(errno) => return Err(errno),
         }
     }
+}
+
+/// `struct landlock_ruleset_attr` from `<linux/landlock.h>`, up to
+/// `scoped` (ABI 6). A kernel whose struct is shorter accepts this one as
+/// long as the fields it does not know are zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LandlockRulesetAttr {
+    pub handled_access_fs: u64,
+    pub handled_access_net: u64,
+    pub scoped: u64,
+}
+
+/// `struct landlock_path_beneath_attr`, packed as in the kernel's header.
+#[repr(C, packed)]
+struct LandlockPathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+/// `struct landlock_net_port_attr`.
+#[repr(C)]
+struct LandlockNetPortAttr {
+    allowed_access: u64,
+    port: u64,
+}
+
+/// `LANDLOCK_CREATE_RULESET_VERSION`.
+const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+/// `LANDLOCK_RULE_PATH_BENEATH`.
+const LANDLOCK_RULE_PATH_BENEATH: libc::c_uint = 1;
+/// `LANDLOCK_RULE_NET_PORT`.
+const LANDLOCK_RULE_NET_PORT: libc::c_uint = 2;
+
+/// The landlock ABI version of the running kernel: `ENOSYS` when it was
+/// built without landlock, `EOPNOTSUPP` when landlock is not enabled.
+pub(crate) fn landlock_abi_version() -> Result<u32, Errno> {
+    // SAFETY: with LANDLOCK_CREATE_RULESET_VERSION the kernel requires a
+    // null attribute pointer and a size of 0, and reads nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            ptr::null::<LandlockRulesetAttr>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    Errno::result(ret).map(|version| version as u32)
+}
+
+/// `landlock_create_ruleset(2)`: a new ruleset handling what `attr` says.
+pub(crate) fn landlock_create_ruleset(attr: &LandlockRulesetAttr) -> Result<OwnedFd, Errno> {
+    // SAFETY: `attr` is a valid landlock_ruleset_attr of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            attr as *const LandlockRulesetAttr,
+            std::mem::size_of::<LandlockRulesetAttr>(),
+            0,
+        )
+    };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `landlock_add_rule(2)`: allows `allowed` beneath the file or directory
+/// open as `parent` (an `O_PATH` descriptor will do).
+pub(crate) fn landlock_add_path_rule(
+    ruleset: BorrowedFd<'_>,
+    allowed: u64,
+    parent: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    let attr = LandlockPathBeneathAttr {
+        allowed_access: allowed,
+        parent_fd: parent.as_raw_fd(),
+    };
+    // SAFETY: `attr` is a valid landlock_path_beneath_attr for this rule
+    // type; both descriptors are open for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &attr as *const LandlockPathBeneathAttr,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `landlock_add_rule(2)`: allows `allowed` on TCP `port`.
+pub(crate) fn landlock_add_port_rule(
+    ruleset: BorrowedFd<'_>,
+    allowed: u64,
+    port: u64,
+) -> Result<(), Errno> {
+    let attr = LandlockNetPortAttr {
+        allowed_access: allowed,
+        port,
+    };
+    // SAFETY: `attr` is a valid landlock_net_port_attr for this rule type.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_NET_PORT,
+            &attr as *const LandlockNetPortAttr,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `landlock_restrict_self(2)`: enforces `ruleset` on the calling thread
+/// and everything it executes; needs no_new_privs (or `CAP_SYS_ADMIN`).
+pub(crate) fn landlock_restrict_self(ruleset: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: plain system call on a descriptor that is open.
+    let ret = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`: installs a filter on
+/// the calling thread and everything it executes; needs no_new_privs (or
+/// `CAP_SYS_ADMIN`).
+pub(crate) fn install_seccomp_filter(
+    program: &[libc::sock_filter],
+    flags: u32,
+) -> Result<(), Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel copies the instructions and never writes through this.
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `len` valid instructions that outlive the
+    // call; the kernel copies them before returning.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Test only: makes syscall `nr` with `args` and returns what the kernel
+/// returned (`-errno` on failure), for checking filters against the
+/// kernel in a throw-away child.
+#[cfg(test)]
+pub(crate) fn raw_syscall(nr: u32, args: [u64; 6]) -> i64 {
+    // SAFETY: only called in a forked child whose filters answer every
+    // probed call without running it (see `seccomp::kernel_tests`), so no
+    // memory is touched through these arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::c_long::from(nr as i32),
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            args[5],
+        )
+    };
+    if ret == -1 {
+        -(Errno::last_raw() as i64)
+    } else {
+        ret
+    }
+}
+
+/// Sets `IFF_UP` on the loopback device `lo` of the current network
+/// namespace (`SIOCSIFFLAGS`, as `ip link set lo up` does).
+pub(crate) fn bring_loopback_up() -> Result<(), Errno> {
+    // SAFETY: plain system call; the descriptor returned is owned below.
+    let fd = Errno::result(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data, valid when zeroed.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as c_char;
+    }
+    // SAFETY: `request` is a valid ifreq naming an interface; the kernel
+    // fills in its flags.
+    Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) })?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: `request` is a valid ifreq with the name and the new flags.
+    Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) })
+        .map(drop)
 }

@@ -266,3 +266,30 @@ fn an_empty_container_runs_on_the_host() {
         assert_eq!(output.stdout, b"from the caller\n");
     });
 }
+
+#[test]
+fn the_default_seccomp_filter_and_one_built_in_code() {
+    use hakoniwa::seccomp::{Action, Filter};
+    both_ways("the_default_seccomp_filter_and_one_built_in_code", || {
+        let seccomp_mode = |container: &Container| {
+            let output = container
+                .command("sh")
+                .args(["-c", "grep '^Seccomp:' /proc/self/status"])
+                .output()
+                .unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let mut container = container();
+        assert_eq!(seccomp_mode(&container), "Seccomp:\t2\n");
+        container.seccomp_unconfined();
+        assert_eq!(seccomp_mode(&container), "Seccomp:\t0\n");
+
+        let mut filter = Filter::new(Action::Allow);
+        filter.add_rule(Action::Errno(libc::EPERM), "uname");
+        container.seccomp_filter(filter);
+        let output = container.command("uname").output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    });
+}

@@ -72,6 +72,22 @@ impl Invocation {
         self
     }
 
+    /// Starts `hakoniwa` with descriptor `fd` open on its stdout, for
+    /// options that write to a descriptor (`--status-fd`).
+    pub fn fd_to_stdout(mut self, fd: u32) -> Self {
+        let script = format!("exec \"$@\" {fd}>&1");
+        self.launcher
+            .extend(["sh", "-c", &script, "sh"].map(OsString::from));
+        self
+    }
+
+    /// Starts `hakoniwa` through another program, as the caller:
+    /// `WORDS… hakoniwa ARGS…`.
+    pub fn through(mut self, words: &[&OsStr]) -> Self {
+        self.launcher.extend(words.iter().map(OsString::from));
+        self
+    }
+
     /// Runs to completion.
     pub fn output(self) -> Outcome {
         self.spawn().wait()

@@ -16,12 +16,16 @@ use std::time::Duration;
 use libc::c_char;
 use nix::sys::resource::Resource;
 
-use crate::caps;
+use crate::caps::{self, CapPlan};
 use crate::command::Command;
-use crate::container::{Container, IdMap, Namespace, Rlimit};
+use crate::container::{Container, Namespace, Rlimit, Runctl};
 use crate::error::{Error, Result};
-use crate::idmap::IdMapPlan;
+use crate::idmap::{IdMapPlan, Switch};
+use crate::landlock::plan::LandlockPlan;
+use crate::landlock::{self, Enforcement};
+use crate::passwd;
 use crate::runtime::channel::Stage;
+use crate::seccomp::compile::{self, Compiled, Target};
 use crate::status::{ProgramFailure, SetupError};
 
 pub(crate) use mounts::Step;
@@ -47,13 +51,26 @@ pub(crate) struct Plan {
     /// Whether init runs as pid 1 of its own pid namespace.
     pub pid_namespace: bool,
     pub hostname: Option<CString>,
+    /// Whether init brings up `lo`: the network namespace is new.
+    pub loopback: bool,
     pub exec: ExecPlan,
     /// The capability sets of the program; `None` leaves them as they are.
-    pub capabilities: Option<u64>,
+    pub capabilities: Option<CapPlan>,
+    /// The user the program becomes; `None` keeps the caller's, as mapped.
+    pub switch: Option<Switch>,
+    /// Whether `no_new_privs` is set (unless `Runctl::AllowNewPrivs`).
+    pub no_new_privs: bool,
     /// `setrlimit` calls for the program, in order.
     pub rlimits: Vec<(Resource, u64, u64)>,
     /// When init kills the sandbox, counted from the program's start.
     pub wall_time: Option<Duration>,
+    /// The landlock steps of the program; `None` when there is nothing to
+    /// enforce.
+    pub landlock: Option<LandlockPlan>,
+    /// What landlock enforces; `None` without a ruleset.
+    pub landlock_enforcement: Option<Enforcement>,
+    /// The seccomp filter, compiled; `None` runs the program unfiltered.
+    pub seccomp: Option<Compiled>,
 }
 
 /// The program, its arguments and environment, and where it starts.
@@ -95,10 +112,25 @@ impl Plan {
             Some(_) => Some(staging_dir()?),
             None => None,
         };
-        let id_maps =
-            has(Namespace::User).then(|| IdMapPlan::new(&container.uidmaps, &container.gidmaps));
-        let program_uid = program_uid(container);
-        let capabilities = caps::program_capabilities(program_uid, has(Namespace::User));
+        let id_maps = match has(Namespace::User) {
+            true => Some(IdMapPlan::new(&container.uidmaps, &container.gidmaps)?),
+            false => None,
+        };
+        let switch = match &container.user {
+            Some(spec) => Some(passwd::resolve(spec, &container.mounts, id_maps.as_ref())?),
+            None => None,
+        };
+        let program_uid = match (&switch, &id_maps) {
+            (Some(switch), _) => switch.uid.as_raw(),
+            (None, Some(maps)) => maps.caller_uid(),
+            (None, None) => nix::unistd::getuid().as_raw(),
+        };
+        let capabilities = caps::program_capabilities(
+            program_uid,
+            has(Namespace::User),
+            &container.cap_add,
+            &container.cap_drop,
+        )?;
 
         let hostname = match &container.hostname {
             Some(name) => Some(c_string("hostname", name.as_bytes().to_vec())?),
@@ -117,6 +149,23 @@ impl Plan {
             rlimits.push((resource.resource(), soft, hard));
         }
 
+        // Rules that depend on capabilities see those the program keeps.
+        let seccomp = match &container.seccomp {
+            Some(filter) => {
+                let capabilities = capabilities.map(|caps| caps.mask);
+                Some(compile::compile(filter, &Target::current(capabilities)?)?)
+            }
+            None => None,
+        };
+
+        let (landlock, landlock_enforcement) = match &container.landlock {
+            Some(ruleset) if !ruleset.is_empty() => {
+                let lowered = landlock::plan::lower(ruleset)?;
+                (lowered.plan, Some(lowered.enforcement))
+            }
+            _ => (None, None),
+        };
+
         Ok(Self {
             clone_flags,
             namespaces,
@@ -124,11 +173,17 @@ impl Plan {
             mount_steps,
             staging_dir,
             pid_namespace: has(Namespace::Pid),
+            loopback: has(Namespace::Network),
             hostname,
             exec: ExecPlan::new(command)?,
             capabilities,
+            switch,
+            no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
             rlimits,
             wall_time: command.wait_timeout,
+            landlock,
+            landlock_enforcement,
+            seccomp,
         })
     }
 }
@@ -137,6 +192,13 @@ impl Plan {
     /// Logs what the sandbox will be: `info` for namespaces, maps, mounts
     /// and the program; `debug` for every primitive step.
     pub(crate) fn log(&self) {
+        // Said even without -v: a best-effort ruleset runs with less than
+        // it asked for.
+        if let Some(enforcement) = &self.landlock_enforcement {
+            if !enforcement.is_complete() {
+                log::warn!("best effort: {enforcement}");
+            }
+        }
         if !log::log_enabled!(log::Level::Info) {
             return;
         }
@@ -156,8 +218,43 @@ impl Plan {
         if let Some(hostname) = &self.hostname {
             log::info!("hostname: {}", hostname.to_string_lossy());
         }
-        if let Some(mask) = self.capabilities {
-            log::info!("program capabilities: {mask:#x}");
+        if let Some(switch) = &self.switch {
+            log::info!(
+                "user: uid {}, gid {}, groups {:?}",
+                switch.uid,
+                switch.gid,
+                switch.groups
+            );
+        }
+        if let Some(caps) = self.capabilities {
+            let names: Vec<String> = (0..64)
+                .filter(|cap| caps.mask & (1 << cap) != 0)
+                .map(caps::name)
+                .collect();
+            log::info!("program capabilities: {}", names.join(" "));
+        }
+        for step in self.landlock.iter().flat_map(|plan| plan.descriptions()) {
+            log::info!("{step}");
+        }
+        if let Some(enforcement) = self.landlock_enforcement.iter().find(|e| e.is_complete()) {
+            log::info!("{enforcement}");
+        }
+        match &self.seccomp {
+            Some(seccomp) => {
+                let arches: Vec<String> = seccomp
+                    .architectures
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                log::info!("seccomp profile: {}", seccomp.name);
+                log::debug!(
+                    "seccomp: {} rules, architectures {}, {} BPF instructions",
+                    seccomp.rules,
+                    arches.join(" "),
+                    seccomp.program.instructions.len()
+                );
+            }
+            None => log::info!("seccomp: none (unconfined)"),
         }
         let exec = &self.exec;
         let args: Vec<_> = exec.args.iter().map(|a| a.to_string_lossy()).collect();
@@ -197,6 +294,9 @@ pub(crate) struct Descriptions {
     rlimits: Vec<(Rlimit, u64, u64)>,
     pub wall_time: Option<Duration>,
     mount_steps: Vec<String>,
+    /// The landlock steps, as the failure record indexes them.
+    landlock_steps: Vec<String>,
+    pub landlock_enforcement: Option<Enforcement>,
     candidates: Vec<String>,
     current_dir: String,
 }
@@ -214,6 +314,12 @@ impl Plan {
                 .flatten()
                 .map(|step| step.what.clone())
                 .collect(),
+            landlock_steps: self
+                .landlock
+                .iter()
+                .flat_map(|plan| plan.descriptions().iter().cloned())
+                .collect(),
+            landlock_enforcement: self.landlock_enforcement.clone(),
             candidates: self.exec.candidates.iter().map(lossy).collect(),
             current_dir: lossy(&self.exec.current_dir),
         }
@@ -247,6 +353,7 @@ impl Descriptions {
             Stage::EnterRoot => "enter the new root".to_string(),
             Stage::RootReadOnly => "make the root read-only".to_string(),
             Stage::Hostname => "set the hostname".to_string(),
+            Stage::Loopback => "bring up the loopback device lo".to_string(),
             Stage::Signals => "set up signal handling".to_string(),
             Stage::ForkProgram => "fork the program".to_string(),
             Stage::WallTime => "arm the wall-time limit".to_string(),
@@ -260,7 +367,14 @@ impl Descriptions {
                 format!("change to the working directory {}", self.current_dir)
             }
             Stage::Capabilities => "set the program's capabilities".to_string(),
+            Stage::User => "switch to the program's user".to_string(),
             Stage::NoNewPrivs => "set no_new_privs".to_string(),
+            Stage::Landlock => self
+                .landlock_steps
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| format!("apply landlock step #{index}")),
+            Stage::Seccomp => "install the seccomp filter".to_string(),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {
@@ -279,23 +393,6 @@ impl Descriptions {
         };
         SetupError::new(step, errno, program)
     }
-}
-
-/// The uid the program has inside: the caller's uid as mapped.
-fn program_uid(container: &Container) -> u32 {
-    let uid = nix::unistd::getuid().as_raw();
-    if !container.namespaces.contains(&Namespace::User) {
-        return uid;
-    }
-    container
-        .uidmaps
-        .iter()
-        .find_map(|map: &IdMap| {
-            (map.host_id..map.host_id.saturating_add(map.count))
-                .contains(&uid)
-                .then(|| map.container_id + (uid - map.host_id))
-        })
-        .unwrap_or(uid)
 }
 
 impl ExecPlan {

@@ -34,6 +34,8 @@ pub(crate) enum Stage {
     RootReadOnly,
     /// Setting the hostname.
     Hostname,
+    /// Bringing up the loopback device of a new network namespace.
+    Loopback,
     /// Blocking the signals init waits for.
     Signals,
     /// Forking the program.
@@ -48,13 +50,19 @@ pub(crate) enum Stage {
     Capabilities,
     /// Setting no_new_privs.
     NoNewPrivs,
+    /// Switching to the program's user.
+    User,
+    /// Applying the landlock ruleset (the index says which step).
+    Landlock,
+    /// Installing the seccomp filter.
+    Seccomp,
     /// Executing the program (the index says which candidate path).
     Exec,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 17] = [
+        const ALL: [Stage; 21] = [
             Stage::WaitForIdMaps,
             Stage::DeathSignal,
             Stage::Stdio,
@@ -64,6 +72,7 @@ impl Stage {
             Stage::EnterRoot,
             Stage::RootReadOnly,
             Stage::Hostname,
+            Stage::Loopback,
             Stage::Signals,
             Stage::ForkProgram,
             Stage::WallTime,
@@ -71,6 +80,9 @@ impl Stage {
             Stage::WorkingDirectory,
             Stage::Capabilities,
             Stage::NoNewPrivs,
+            Stage::User,
+            Stage::Landlock,
+            Stage::Seccomp,
             Stage::Exec,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)

@@ -101,6 +101,11 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     if let Some(hostname) = &plan.hostname {
         unistd::sethostname(OsStr::from_bytes(hostname.to_bytes())).map_err(at(Stage::Hostname))?;
     }
+    // A new network namespace starts with its loopback device down: even
+    // 127.0.0.1 would be unreachable.
+    if plan.loopback {
+        sys::bring_loopback_up().map_err(at(Stage::Loopback))?;
+    }
     // 7. Block the signals init waits for before the program exists, so
     //    none is lost; the program unblocks them.
     let mut waited = SigSet::empty();

@@ -2,9 +2,12 @@
 //!
 //! Order: signals back to defaults first (so a failure below can still be
 //! reported and the program starts clean); the working directory while we
-//! still may read anything; capabilities last before exec, since dropping
-//! them may take away the rights the earlier steps need; no_new_privs after
-//! them. System calls only.
+//! still may read anything; resource limits; the bounding set while we hold
+//! CAP_SETPCAP; the user switch while we hold CAP_SETUID; the capability
+//! sets; no_new_privs; landlock, which needs no_new_privs; seccomp last of
+//! all. With `Runctl::AllowNewPrivs`, landlock and seccomp go before the
+//! user switch instead, while CAP_SYS_ADMIN still stands in for
+//! no_new_privs. System calls only.
 
 use nix::errno::Errno;
 use nix::sys::prctl;
@@ -14,6 +17,8 @@ use nix::sys::stat::{self, Mode};
 use nix::unistd;
 
 use crate::caps;
+use crate::idmap;
+use crate::landlock;
 use crate::plan::Plan;
 use crate::runtime::channel::{SandboxEnd, Stage};
 use crate::sys;
@@ -50,11 +55,44 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     for (index, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
         resource::setrlimit(resource, soft, hard).map_err(|errno| (Stage::Rlimit, index, errno))?;
     }
-    if let Some(mask) = plan.capabilities {
-        caps::apply(mask).map_err(at(Stage::Capabilities))?;
+    let at_user = at(Stage::User);
+    if let Some(caps) = plan.capabilities {
+        caps::drop_bounding(caps).map_err(at(Stage::Capabilities))?;
     }
-    // A setuid or file-capability binary cannot give back what was dropped.
-    prctl::set_no_new_privs().map_err(at(Stage::NoNewPrivs))?;
+    if !plan.no_new_privs {
+        // Without no_new_privs, landlock and seccomp need CAP_SYS_ADMIN,
+        // which the program still holds here and not after the steps below.
+        restrict(plan)?;
+    }
+    if let Some(ids) = &plan.switch {
+        idmap::switch(ids).map_err(at_user)?;
+    }
+    if let Some(caps) = plan.capabilities {
+        caps::set(caps).map_err(at(Stage::Capabilities))?;
+    }
+    if plan.no_new_privs {
+        // A setuid or file-capability binary cannot give back what was
+        // dropped.
+        prctl::set_no_new_privs().map_err(at(Stage::NoNewPrivs))?;
+        restrict(plan)?;
+    }
+    Ok(())
+}
+
+/// Landlock, then seccomp: landlock needs the finished root (its paths are
+/// the sandbox's); seccomp comes last because the steps before make
+/// syscalls a filter may refuse. If either cannot be applied the program
+/// does not run: the failure is reported instead.
+fn restrict(plan: &Plan) -> Result<(), (Stage, usize, Errno)> {
+    if let Some(landlock) = &plan.landlock {
+        landlock::apply::apply(landlock)
+            .map_err(|(index, errno)| (Stage::Landlock, index, errno))?;
+    }
+    if let Some(seccomp) = &plan.seccomp {
+        let program = &seccomp.program;
+        sys::install_seccomp_filter(&program.instructions, program.flags)
+            .map_err(|errno| (Stage::Seccomp, 0, errno))?;
+    }
     Ok(())
 }
 

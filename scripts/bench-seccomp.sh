@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What the seccomp filter costs, measured in one run on this machine:
+#
+#   1. startup: `hakoniwa run -- /bin/true` under `default` and under
+#      `unconfined`, interleaved so that both see the same machine state;
+#   2. syscall cost: getppid() and personality(0xffffffff) loops inside the
+#      sandbox under no filter (`unconfined`), `podman` and `default`.
+#
+# Prints the medians and the ratios against the unfiltered runs. Targets
+# (issue 6): startup <= 1.1x, an allowed getppid() <= 1.15x.
+#
+# usage: scripts/bench-seccomp.sh [RUNS] [CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${1:-200}
+calls=${2:-5000000}
+
+cargo build --quiet --release -p hakoniwa-cli
+cargo rustc --quiet --release -p hakoniwa-probe --bin hakoniwa-probe -- -C target-feature=+crt-static
+bin=$PWD/target/release
+hakoniwa=$bin/hakoniwa
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+echo "== startup: run -- /bin/true, $runs runs each, interleaved"
+for profile in default unconfined; do "$hakoniwa" run --seccomp "$profile" -- /bin/true; done
+: >/tmp/bench-seccomp.default
+: >/tmp/bench-seccomp.unconfined
+for _ in $(seq "$runs"); do
+  for profile in default unconfined; do
+    start=$(date +%s%N)
+    "$hakoniwa" run --seccomp "$profile" -- /bin/true
+    end=$(date +%s%N)
+    echo $(((end - start) / 1000)) >>"/tmp/bench-seccomp.$profile"
+  done
+done
+default_us=$(median </tmp/bench-seccomp.default)
+unconfined_us=$(median </tmp/bench-seccomp.unconfined)
+rm -f /tmp/bench-seccomp.default /tmp/bench-seccomp.unconfined
+echo "default     ${default_us} us (median)"
+echo "unconfined  ${unconfined_us} us (median)"
+echo "ratio       $(ratio "$default_us" "$unconfined_us")  (target <= 1.1)"
+
+echo
+echo "== syscalls in the sandbox: $calls calls, median of 5 runs, ns per call"
+loop() { # PROFILE SYSCALL
+  for _ in 1 2 3 4 5; do
+    "$hakoniwa" run --seccomp "$1" -b "$bin:/probe" -- /probe/hakoniwa-probe syscall-loop "$2" "$calls" |
+      sed 's/.*"ns_per_call":\([0-9.]*\).*/\1/'
+  done | median
+}
+for syscall in getppid personality; do
+  none=$(loop unconfined "$syscall")
+  printf '%-12s none %6.1f' "$syscall" "$none"
+  for profile in podman default; do
+    ns=$(loop "$profile" "$syscall")
+    printf '  %s %6.1f (%sx)' "$profile" "$ns" "$(ratio "$ns" "$none")"
+  done
+  echo
+done
+echo "(target for getppid under default: <= 1.15x)"
