@@ -4,19 +4,26 @@
 use std::fs;
 use std::path::Path;
 
+use clap::parser::ValueSource;
 use clap::ArgMatches;
 use hakoniwa::landlock::{FsAccess, NetAccess, Resource, Ruleset};
 use hakoniwa::seccomp::{Filter, UserNamespaces};
-use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl};
+use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 
 use crate::cli::CliError;
 use crate::run::RunArgs;
+use crate::values;
 
 /// One filesystem flag, in command-line order.
 enum MountFlag<'a> {
     Bind { spec: &'a str, writable: bool },
     Devfs(&'a str),
     Tmpfs(&'a str),
+    Dir(&'a str),
+    Symlink(&'a str),
+    File(&'a str),
+    OverlayTmp(&'a str),
+    Overlay(&'a str),
 }
 
 /// Builds the container and the command that `args` ask for.
@@ -45,26 +52,25 @@ pub(crate) fn lower(
             container.unshare(ns);
         }
     }
-    if args.rootfs != "none" {
+    if let Some(spec) = &args.rootdir {
+        let (dir, writable) = match spec.rsplit_once(':') {
+            Some((dir, "rw")) => (dir, true),
+            Some((dir, "ro")) => (dir, false),
+            _ => (spec.as_str(), false),
+        };
+        container.rootdir(dir);
+        if writable {
+            container.runctl(Runctl::RootdirRW);
+        }
+    }
+    // A root directory brings its own system directories, unless --rootfs
+    // was given explicitly.
+    let rootfs_given = matches.value_source("rootfs") == Some(ValueSource::CommandLine);
+    if args.rootfs != "none" && (args.rootdir.is_none() || rootfs_given) {
         container.rootfs(&args.rootfs)?;
     }
     for mount in mount_flags(args, matches) {
-        match mount {
-            MountFlag::Bind { spec, writable } => {
-                let (host, target) = bind_spec(spec)?;
-                if writable {
-                    container.bindmount_rw(&host, &target);
-                } else {
-                    container.bindmount_ro(&host, &target);
-                }
-            }
-            MountFlag::Devfs(path) => {
-                container.devfsmount(path);
-            }
-            MountFlag::Tmpfs(path) => {
-                container.tmpfsmount(path);
-            }
-        }
+        lower_mount(&mut container, mount)?;
     }
     let mut workdir = None;
     if let Some(spec) = &args.workdir {
@@ -246,8 +252,81 @@ fn lower_identity(args: &RunArgs, container: &mut Container) -> Result<(), CliEr
     Ok(())
 }
 
+fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliError> {
+    match mount {
+        MountFlag::Bind { spec, writable } => {
+            let (host, target) = bind_spec(spec)?;
+            if writable {
+                container.bindmount_rw(&host, &target);
+            } else {
+                container.bindmount_ro(&host, &target);
+            }
+        }
+        MountFlag::Devfs(path) => {
+            container.devfsmount(path);
+        }
+        MountFlag::Tmpfs(spec) => {
+            let (path, options) = match spec.split_once(':') {
+                Some((path, options)) => (path, values::tmpfs_options(options)),
+                None => (spec, Ok(TmpfsOptions::default())),
+            };
+            let options =
+                options.map_err(|why| CliError::new(format!("invalid --tmpfs {spec:?}: {why}")))?;
+            container.tmpfsmount_with(path, options);
+        }
+        MountFlag::Dir(spec) => {
+            let (path, mode) = match spec.split_once(':') {
+                Some((path, mode)) => (path, values::mode(mode)),
+                None => (spec, Ok(0o700)),
+            };
+            let mode =
+                mode.map_err(|why| CliError::new(format!("invalid --dir {spec:?}: {why}")))?;
+            container.dir(path, mode);
+        }
+        MountFlag::Symlink(spec) => {
+            let (original, link) = spec.split_once(':').ok_or_else(|| {
+                CliError::new(format!(
+                    "invalid --symlink {spec:?}: expected ORIGINAL:LINK"
+                ))
+            })?;
+            container.symlink(original, link);
+        }
+        MountFlag::File(spec) => {
+            let (path, host) = spec.split_once(':').ok_or_else(|| {
+                CliError::new(format!(
+                    "invalid --file {spec:?}: expected CONTAINER_PATH:HOST_FILE"
+                ))
+            })?;
+            let contents = fs::read(host).map_err(|err| CliError {
+                message: format!("invalid --file {spec:?}: cannot read {host}"),
+                source: Some(Box::new(err)),
+                hint: None,
+            })?;
+            container.file(path, contents);
+        }
+        MountFlag::OverlayTmp(path) => {
+            container.overlaymount_tmp(path);
+        }
+        MountFlag::Overlay(spec) => {
+            let mut parts = spec.splitn(3, ':');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(path), Some(upper), Some(work)) if !upper.is_empty() && !work.is_empty() => {
+                    container.overlaymount(path, upper, work);
+                }
+                _ => {
+                    return Err(CliError::new(format!(
+                        "invalid --overlay {spec:?}: expected PATH:UPPER:WORK"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The filesystem flags in the order they were given, whichever flag each
-/// came from: a later mount may sit on an earlier one.
+/// came from (the library then applies parents first, keeping this order
+/// among mounts of the same depth).
 fn mount_flags<'a>(args: &'a RunArgs, matches: &ArgMatches) -> Vec<MountFlag<'a>> {
     let indices = |id: &str| -> Vec<usize> {
         matches
@@ -270,6 +349,19 @@ fn mount_flags<'a>(args: &'a RunArgs, matches: &ArgMatches) -> Vec<MountFlag<'a>
     flags.extend(indices("devfs").into_iter().zip(devfs));
     let tmpfs = args.tmpfs.iter().map(|path| MountFlag::Tmpfs(path));
     flags.extend(indices("tmpfs").into_iter().zip(tmpfs));
+    let dirs = args.dir.iter().map(|spec| MountFlag::Dir(spec));
+    flags.extend(indices("dir").into_iter().zip(dirs));
+    let links = args.symlink.iter().map(|spec| MountFlag::Symlink(spec));
+    flags.extend(indices("symlink").into_iter().zip(links));
+    let files = args.file.iter().map(|spec| MountFlag::File(spec));
+    flags.extend(indices("file").into_iter().zip(files));
+    let overlays = args
+        .overlay_tmp
+        .iter()
+        .map(|path| MountFlag::OverlayTmp(path));
+    flags.extend(indices("overlay_tmp").into_iter().zip(overlays));
+    let overlays = args.overlay.iter().map(|spec| MountFlag::Overlay(spec));
+    flags.extend(indices("overlay").into_iter().zip(overlays));
     flags.sort_by_key(|(index, _)| *index);
     flags.into_iter().map(|(_, flag)| flag).collect()
 }

@@ -4,6 +4,8 @@
 mod cli;
 mod landlock;
 mod lower;
+mod options;
+mod profile;
 mod report;
 mod run;
 mod signals;

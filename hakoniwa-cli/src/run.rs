@@ -47,6 +47,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DIR|none", default_value = "/")]
     pub rootfs: String,
 
+    /// Use DIR as the root: read-only (changes vanish at exit) or, with :rw, writable
+    #[arg(long, value_name = "DIR[:rw]")]
+    pub rootdir: Option<String>,
+
     /// Bind a host path read-only (CONTAINER defaults to HOST); repeatable
     #[arg(short = 'b', long, value_name = "HOST[:CONTAINER]")]
     pub bindmount_ro: Vec<String>,
@@ -59,9 +63,29 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub devfs: Vec<String>,
 
-    /// Mount an empty tmpfs at PATH; repeatable
-    #[arg(long, value_name = "PATH")]
+    /// Mount an empty tmpfs at PATH, with options size=SIZE,mode=OCTAL,nr_inodes=N; repeatable
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
+
+    /// Create the directory PATH (mode 0700 unless given, in octal); repeatable
+    #[arg(long, value_name = "PATH[:MODE]")]
+    pub dir: Vec<String>,
+
+    /// Create the symbolic link LINK -> ORIGINAL; repeatable
+    #[arg(long, value_name = "ORIGINAL:LINK")]
+    pub symlink: Vec<String>,
+
+    /// Create the file CONTAINER_PATH holding a copy of HOST_FILE; repeatable
+    #[arg(long, value_name = "CONTAINER_PATH:HOST_FILE")]
+    pub file: Vec<String>,
+
+    /// Make PATH writable with a layer that vanishes at exit (overlayfs on a tmpfs); repeatable
+    #[arg(long, value_name = "PATH")]
+    pub overlay_tmp: Vec<String>,
+
+    /// Make PATH writable with a layer kept in the host dir UPPER (WORK: an empty dir on the same filesystem); repeatable
+    #[arg(long, value_name = "PATH:UPPER:WORK")]
+    pub overlay: Vec<String>,
 
     /// Set an environment variable (NAME alone copies it from the caller); repeatable
     #[arg(short = 'e', long, value_name = "NAME[=VALUE]")]

@@ -62,6 +62,32 @@ pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{value:?} is too large"))
 }
 
+/// A file mode in octal: `700`, `0755`, `1777`.
+pub(crate) fn mode(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| format!("{value:?} is not an octal mode (0 to 7777)"))
+}
+
+/// `size=SIZE,mode=OCTAL,nr_inodes=N` for a tmpfs.
+pub(crate) fn tmpfs_options(value: &str) -> Result<hakoniwa::TmpfsOptions, String> {
+    let mut options = hakoniwa::TmpfsOptions::default();
+    for option in value.split(',').filter(|option| !option.is_empty()) {
+        match option.split_once('=') {
+            Some(("size", size)) => options.size = Some(self::size(size)?),
+            Some(("mode", octal)) => options.mode = Some(mode(octal)?),
+            Some(("nr_inodes", count)) => options.nr_inodes = Some(self::size(count)?),
+            _ => {
+                return Err(format!(
+                    "unknown option {option:?} (size=SIZE, mode=OCTAL, nr_inodes=N)"
+                ))
+            }
+        }
+    }
+    Ok(options)
+}
+
 /// An id map: `CONTAINER[:HOST[:COUNT]]`; HOST defaults to the caller's
 /// own id (`None` here), COUNT to 1.
 pub(crate) fn id_map(value: &str) -> Result<(u32, Option<u32>, u32), String> {
@@ -124,5 +150,18 @@ mod tests {
         for bad in ["", "a", "0:1:0", "0:1:2:3", "-1", "0:x"] {
             assert!(id_map(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tmpfs_options_and_modes_parse() {
+        let options = tmpfs_options("size=64m,mode=1777,nr_inodes=1k").unwrap();
+        assert_eq!(options.size, Some(64 << 20));
+        assert_eq!(options.mode, Some(0o1777));
+        assert_eq!(options.nr_inodes, Some(1024));
+        for bad in ["size=1x", "mode=9", "uid=0", "size"] {
+            assert!(tmpfs_options(bad).is_err(), "{bad}");
+        }
+        assert_eq!(mode("0700"), Ok(0o700));
+        assert!(mode("17777").is_err());
     }
 }

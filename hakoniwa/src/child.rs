@@ -174,6 +174,7 @@ impl Child {
             wall_time: self.descriptions.wall_time,
             cpu: self.descriptions.cpu_limit(),
         };
+        remove_leftovers(&self.descriptions.leftovers);
         let mut status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
         status.landlock = self.descriptions.landlock_enforcement.clone();
         self.status = Some(status.clone());
@@ -222,6 +223,27 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes what the setup had to create in host directories (a writable
+/// root directory, a writable bind), newest first, now that nothing is
+/// mounted on them: directories and files only if empty, and links.
+fn remove_leftovers(leftovers: &[std::path::PathBuf]) {
+    for path in leftovers.iter().rev() {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir(path)
+        } else if meta.is_symlink() || (meta.is_file() && meta.len() == 0) {
+            std::fs::remove_file(path)
+        } else {
+            continue;
+        };
+        if let Err(err) = removed {
+            log::warn!("could not remove the mount point {}: {err}", path.display());
+        }
     }
 }
 

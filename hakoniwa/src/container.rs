@@ -70,7 +70,21 @@ pub(crate) enum Mount {
         writable: bool,
     },
     /// An empty in-memory filesystem.
-    Tmpfs { target: PathBuf },
+    Tmpfs {
+        target: PathBuf,
+        options: TmpfsOptions,
+    },
+    /// A directory with this mode.
+    Dir { target: PathBuf, mode: u32 },
+    /// A file with these contents (mode 0644).
+    File { target: PathBuf, contents: Vec<u8> },
+    /// A writable layer over what is at `target`: its changes go to a tmpfs
+    /// and vanish at exit, or to `upper` (with overlayfs's `work` dir) on
+    /// the host.
+    Overlay {
+        target: PathBuf,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
     /// A minimal `/dev`.
     Devfs { target: PathBuf },
     /// A `/proc` of the sandbox's pid namespace.
@@ -140,6 +154,9 @@ pub enum Runctl {
     /// Leaves `no_new_privs` off, so a setuid binary inside may gain the
     /// ids it names (never host privileges: binds are `nosuid`).
     AllowNewPrivs,
+    /// Makes the [`Container::rootdir`] writable: the program changes the
+    /// directory on the host.
+    RootdirRW,
 }
 
 /// `--user NAME[:GROUP[:SUPP,...]]`, resolved when the command spawns.
@@ -148,6 +165,19 @@ pub(crate) struct UserSpec {
     pub user: String,
     pub group: Option<String>,
     pub supplementary: Vec<String>,
+}
+
+/// Options of a tmpfs mount: those left `None` take the default (half of
+/// RAM for the size, the kernel's default inode count, mode 1777 for
+/// `/tmp`, `/var/tmp` and `/dev/shm` and 0755 elsewhere).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TmpfsOptions {
+    /// Largest size, in bytes.
+    pub size: Option<u64>,
+    /// Mode of its root directory.
+    pub mode: Option<u32>,
+    /// Largest number of inodes.
+    pub nr_inodes: Option<u64>,
 }
 
 /// A range of ids: `count` ids from `container_id` inside are `host_id..`
@@ -207,6 +237,7 @@ const ROOTFS_ENTRIES: [&str; 7] = ["bin", "etc", "lib", "lib32", "lib64", "sbin"
 pub struct Container {
     pub(crate) namespaces: BTreeSet<Namespace>,
     pub(crate) mounts: Vec<Mount>,
+    pub(crate) rootdir: Option<PathBuf>,
     pub(crate) hostname: Option<String>,
     pub(crate) uidmaps: Vec<IdMap>,
     pub(crate) gidmaps: Vec<IdMap>,
@@ -249,6 +280,7 @@ impl Container {
         Self {
             namespaces: BTreeSet::new(),
             mounts: Vec::new(),
+            rootdir: None,
             hostname: None,
             uidmaps: Vec::new(),
             gidmaps: Vec::new(),
@@ -334,10 +366,76 @@ impl Container {
         self
     }
 
+    /// Uses the directory tree `dir` (an exported image, a debootstrap) as
+    /// the sandbox's root instead of an empty tmpfs: read-only — changes,
+    /// and the mount points the sandbox needs, go to a layer that vanishes
+    /// at exit, so `dir` is never modified — or writable with
+    /// [`Runctl::RootdirRW`]. Fails at spawn when `dir` is not a directory.
+    pub fn rootdir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Self {
+        self.rootdir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// Mounts an empty, writable tmpfs at `container` (`nosuid,nodev`).
     pub fn tmpfsmount(&mut self, container: &str) -> &mut Self {
+        self.tmpfsmount_with(container, TmpfsOptions::default())
+    }
+
+    /// Mounts an empty, writable tmpfs at `container` with `options`.
+    pub fn tmpfsmount_with(&mut self, container: &str, options: TmpfsOptions) -> &mut Self {
         self.mounts.push(Mount::Tmpfs {
             target: container.into(),
+            options,
+        });
+        self
+    }
+
+    /// Creates the directory `container` with `mode` (its missing parents
+    /// with 0755).
+    pub fn dir(&mut self, container: &str, mode: u32) -> &mut Self {
+        self.mounts.push(Mount::Dir {
+            target: container.into(),
+            mode,
+        });
+        self
+    }
+
+    /// Creates the symbolic link `link -> original`.
+    pub fn symlink(&mut self, original: &str, link: &str) -> &mut Self {
+        self.mounts.push(Mount::Symlink {
+            original: original.into(),
+            link: link.into(),
+        });
+        self
+    }
+
+    /// Creates the file `container` (mode 0644) holding `contents`.
+    pub fn file(&mut self, container: &str, contents: impl AsRef<[u8]>) -> &mut Self {
+        self.mounts.push(Mount::File {
+            target: container.into(),
+            contents: contents.as_ref().to_vec(),
+        });
+        self
+    }
+
+    /// Puts a writable layer over what the sandbox has at `container`: the
+    /// program may change anything there, and every change vanishes at
+    /// exit (overlayfs with its upper layer on a tmpfs).
+    pub fn overlaymount_tmp(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::Overlay {
+            target: container.into(),
+            upper: None,
+        });
+        self
+    }
+
+    /// Puts a writable layer over what the sandbox has at `container`,
+    /// keeping the changes in the host directory `upper`. `work` is the
+    /// empty directory overlayfs needs, on the same filesystem as `upper`.
+    pub fn overlaymount(&mut self, container: &str, upper: &str, work: &str) -> &mut Self {
+        self.mounts.push(Mount::Overlay {
+            target: container.into(),
+            upper: Some((upper.into(), work.into())),
         });
         self
     }

@@ -30,6 +30,32 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The directory given to `rootdir` cannot be used.
+    #[error("invalid rootdir {}", path.display())]
+    Rootdir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An overlay's upper or work directory cannot be used.
+    #[error("invalid overlay directory {}", path.display())]
+    OverlayDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A file mode that is not one.
+    #[error("invalid mode {mode:o} for {}: modes go up to 7777", path.display())]
+    InvalidMode {
+        /// The path it was given for.
+        path: PathBuf,
+        /// The mode.
+        mode: u32,
+    },
     /// A path in the configuration is not of the form it must have.
     #[error("invalid {what} {}: {reason}", path.display())]
     InvalidPath {

@@ -43,7 +43,7 @@ mod sys;
 
 pub use child::{Child, Output};
 pub use command::{Command, Stdio, WallTime};
-pub use container::{Container, Namespace, Rlimit, Runctl};
+pub use container::{Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 pub use error::{Error, Result};
 pub use metrics::Rusage;
 pub use status::{ExitKind, ExitStatus, Limit, SetupError};

@@ -3,13 +3,14 @@
 //! the host through the mounts that will put them there — before fork.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::unistd::{Gid, Uid};
 
 use crate::container::{Mount, UserSpec};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
+use crate::plan::mounts::host_path;
 
 /// One line of `/etc/passwd`: name, uid, primary gid.
 struct PasswdEntry {
@@ -30,6 +31,7 @@ struct GroupEntry {
 pub(crate) fn resolve(
     spec: &UserSpec,
     mounts: &[Mount],
+    rootdir: Option<&Path>,
     maps: Option<&IdMapPlan>,
 ) -> Result<Switch> {
     let shown = display(spec);
@@ -37,8 +39,8 @@ pub(crate) fn resolve(
         spec: shown.clone(),
         reason,
     };
-    let passwd = read_entries(mounts, "/etc/passwd", parse_passwd);
-    let groups = read_entries(mounts, "/etc/group", parse_group);
+    let passwd = read_entries(mounts, rootdir, "/etc/passwd", parse_passwd);
+    let groups = read_entries(mounts, rootdir, "/etc/group", parse_group);
 
     let (uid, user_name, primary) = match spec.user.parse::<u32>() {
         Ok(uid) => {
@@ -149,31 +151,16 @@ fn group_id(group: &str, groups: &[GroupEntry]) -> std::result::Result<u32, Stri
 
 /// The entries of a file of the sandbox; none when the sandbox does not
 /// have it.
-fn read_entries<T>(mounts: &[Mount], path: &str, parse: fn(&str) -> Option<T>) -> Vec<T> {
-    host_path(mounts, Path::new(path))
+fn read_entries<T>(
+    mounts: &[Mount],
+    rootdir: Option<&Path>,
+    path: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Vec<T> {
+    host_path(mounts, rootdir, Path::new(path))
         .and_then(|file| fs::read_to_string(file).ok())
         .map(|text| text.lines().filter_map(parse).collect())
         .unwrap_or_default()
-}
-
-/// The host file that will be at `path` in the sandbox: under the last bind
-/// whose target holds it (later mounts hide earlier ones). `None` when a
-/// filesystem made in the sandbox (tmpfs, proc, dev) covers it last.
-pub(crate) fn host_path(mounts: &[Mount], path: &Path) -> Option<PathBuf> {
-    mounts.iter().rev().find_map(|mount| match mount {
-        Mount::Bind { source, target, .. } => {
-            let rest = path.strip_prefix(target).ok()?;
-            Some(Some(if rest.as_os_str().is_empty() {
-                source.clone()
-            } else {
-                source.join(rest)
-            }))
-        }
-        Mount::Tmpfs { target } | Mount::Devfs { target } | Mount::Procfs { target } => {
-            path.starts_with(target).then_some(None)
-        }
-        Mount::Symlink { .. } => None,
-    })?
 }
 
 fn parse_passwd(line: &str) -> Option<PasswdEntry> {
@@ -203,35 +190,6 @@ fn parse_group(line: &str) -> Option<GroupEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bind(source: &str, target: &str) -> Mount {
-        Mount::Bind {
-            source: source.into(),
-            target: target.into(),
-            writable: false,
-        }
-    }
-
-    #[test]
-    fn the_last_mount_over_a_path_provides_it() {
-        let mounts = [
-            bind("/", "/"),
-            bind("/srv/etc", "/etc"),
-            bind("/x", "/etc/other"),
-        ];
-        assert_eq!(
-            host_path(&mounts, Path::new("/etc/passwd")),
-            Some(PathBuf::from("/srv/etc/passwd"))
-        );
-        let mounts = [
-            bind("/srv/etc", "/etc"),
-            Mount::Tmpfs {
-                target: "/etc".into(),
-            },
-        ];
-        assert_eq!(host_path(&mounts, Path::new("/etc/passwd")), None);
-        assert_eq!(host_path(&[], Path::new("/etc/passwd")), None);
-    }
 
     #[test]
     fn passwd_and_group_lines_parse() {

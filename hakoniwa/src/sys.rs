@@ -134,6 +134,30 @@ pub(crate) fn mount_setattr(path: &CStr, recursive: bool, attrs: u64) -> Result<
     Errno::result(ret).map(drop)
 }
 
+/// `mount_setattr(2)` on the mount `fd` refers to (not recursively).
+pub(crate) fn mount_setattr_fd(fd: &std::os::fd::OwnedFd, attrs: u64) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `fd` is open, the empty path is NUL-terminated, and `attr` is
+    // a valid mount_attr of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `execve(2)` with argument and environment arrays prepared before fork
 /// (each ends with a null pointer). Returns only on failure.
 pub(crate) fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {

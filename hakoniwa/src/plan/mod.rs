@@ -9,7 +9,7 @@ pub(crate) mod mounts;
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::time::Duration;
 
@@ -44,8 +44,15 @@ pub(crate) struct Plan {
     pub namespaces: Vec<Namespace>,
     /// Maps to write from the caller; `None` without a user namespace.
     pub id_maps: Option<IdMapPlan>,
-    /// Steps that build the root; `None` without a mount namespace.
+    /// Steps that build the root (step 0 mounts the root itself); `None`
+    /// without a mount namespace.
     pub mount_steps: Option<Vec<Step>>,
+    /// Host entries the setup creates as mount points, to remove after.
+    pub leftovers: Vec<PathBuf>,
+    /// The mount step that mounts the root itself.
+    pub root_step: usize,
+    /// Whether the root mount ends read-only.
+    pub root_read_only: bool,
     /// The host directory the root is staged on (see `rootfs.rs`).
     pub staging_dir: Option<CString>,
     /// Whether init runs as pid 1 of its own pid namespace.
@@ -100,10 +107,23 @@ impl Plan {
             .fold(0, |flags, ns| flags | ns.clone_flag());
         let has = |ns| container.namespaces.contains(&ns);
 
-        let mount_steps = if has(Namespace::Mount) {
-            Some(mounts::plan(&container.mounts)?)
-        } else if container.mounts.is_empty() {
-            None
+        let rootdir = container.rootdir.as_deref().map(|path| mounts::RootDir {
+            path,
+            writable: container.runctls.contains(&Runctl::RootdirRW),
+        });
+        let writable_rootdir = rootdir
+            .as_ref()
+            .filter(|dir| dir.writable)
+            .map(|dir| dir.path);
+        let leftovers = match has(Namespace::Mount) {
+            true => mounts::host_leftovers(&container.mounts, writable_rootdir),
+            false => Vec::new(),
+        };
+        let (mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
+            let plan = mounts::plan(&container.mounts, rootdir)?;
+            (Some(plan.steps), plan.root_step, plan.root_read_only)
+        } else if container.mounts.is_empty() && rootdir.is_none() {
+            (None, 0, false)
         } else {
             return Err(Error::MountsWithoutNamespace);
         };
@@ -117,7 +137,12 @@ impl Plan {
             false => None,
         };
         let switch = match &container.user {
-            Some(spec) => Some(passwd::resolve(spec, &container.mounts, id_maps.as_ref())?),
+            Some(spec) => Some(passwd::resolve(
+                spec,
+                &container.mounts,
+                container.rootdir.as_deref(),
+                id_maps.as_ref(),
+            )?),
             None => None,
         };
         let program_uid = match (&switch, &id_maps) {
@@ -171,6 +196,9 @@ impl Plan {
             namespaces,
             id_maps,
             mount_steps,
+            leftovers,
+            root_step,
+            root_read_only,
             staging_dir,
             pid_namespace: has(Namespace::Pid),
             loopback: has(Namespace::Network),
@@ -289,6 +317,8 @@ fn staging_dir() -> Result<CString> {
 #[derive(Clone, Debug)]
 pub(crate) struct Descriptions {
     pub program: String,
+    /// Host entries created as mount points, removed after the run.
+    pub leftovers: Vec<PathBuf>,
     /// The rlimits, in plan order, for messages; and the CPU limit, to tell
     /// a SIGKILL for CPU time from another.
     rlimits: Vec<(Rlimit, u64, u64)>,
@@ -306,6 +336,7 @@ impl Plan {
         let lossy = |s: &CString| s.to_string_lossy().into_owned();
         Descriptions {
             program: self.exec.program.clone(),
+            leftovers: self.leftovers.clone(),
             rlimits: container.rlimits.clone(),
             wall_time: self.wall_time,
             mount_steps: self

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use crate::container::Mount;
+use crate::container::{Mount, TmpfsOptions};
 use crate::error::{Error, Result};
 use crate::sys::{MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 
@@ -52,6 +52,10 @@ pub(crate) enum StepKind {
     Proc,
     /// A private devpts instance.
     Devpts { options: CString },
+    /// An overlayfs with these options (lowerdir, upperdir, workdir).
+    Overlay { options: CString },
+    /// A new file holding `contents`.
+    Contents { contents: Vec<u8> },
     /// Makes the mount at the target read-only (not recursively).
     ReadOnly,
 }
@@ -65,33 +69,37 @@ pub(crate) struct Step {
     pub what: String,
 }
 
-/// Lowers the container's mounts to steps.
-pub(crate) fn plan(mounts: &[Mount]) -> Result<Vec<Step>> {
+/// The sandbox's root and everything in it, as steps.
+#[derive(Debug)]
+pub(crate) struct MountPlan {
+    pub steps: Vec<Step>,
+    /// The step that mounts the root itself at [`NEW_ROOT`].
+    pub root_step: usize,
+    /// Whether the root mount is made read-only once everything is in place.
+    pub root_read_only: bool,
+}
+
+/// The root's base: an empty tmpfs, or a directory tree of the host.
+pub(crate) struct RootDir<'a> {
+    pub path: &'a Path,
+    pub writable: bool,
+}
+
+/// Lowers the root and the container's mounts to steps. Mounts are applied
+/// parents first (by the depth of their target; the order given among
+/// equals), so a mount never hides one made inside it before.
+pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPlan> {
     let mut steps = Vec::new();
-    for mount in mounts {
+    let root_read_only = plan_root(&mut steps, rootdir)?;
+    let root_step = steps.len() - 1;
+    for (index, mount) in in_order(mounts).into_iter().enumerate() {
         match mount {
             Mount::Bind {
                 source,
                 target,
                 writable,
             } => plan_bind(&mut steps, source, target, *writable)?,
-            Mount::Tmpfs { target } => {
-                let target = sandbox_path("mount target", target)?;
-                let mode = if is_temporary_dir(&target) {
-                    "1777"
-                } else {
-                    "0755"
-                };
-                make_dirs(&mut steps, &target)?;
-                steps.push(step(
-                    &target,
-                    StepKind::Tmpfs {
-                        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                        options: c_string(format!("mode={mode}"))?,
-                    },
-                    format!("mount tmpfs on {}", target.display()),
-                )?);
-            }
+            Mount::Tmpfs { target, options } => plan_tmpfs(&mut steps, target, options)?,
             Mount::Procfs { target } => {
                 let target = sandbox_path("mount target", target)?;
                 make_dirs(&mut steps, &target)?;
@@ -117,9 +125,292 @@ pub(crate) fn plan(mounts: &[Mount]) -> Result<Vec<Step>> {
                     ),
                 )?);
             }
+            Mount::Dir { target, mode } => {
+                let target = sandbox_path("directory", target)?;
+                if *mode > 0o7777 {
+                    return Err(Error::InvalidMode {
+                        path: target,
+                        mode: *mode,
+                    });
+                }
+                make_parents(&mut steps, &target)?;
+                steps.push(step(
+                    &target,
+                    StepKind::Dir { mode: *mode },
+                    format!("create directory {} (mode {mode:o})", target.display()),
+                )?);
+            }
+            Mount::File { target, contents } => {
+                let target = sandbox_path("file", target)?;
+                make_parents(&mut steps, &target)?;
+                steps.push(step(
+                    &target,
+                    StepKind::Contents {
+                        contents: contents.clone(),
+                    },
+                    format!("create file {}", target.display()),
+                )?);
+            }
+            Mount::Overlay { target, upper } => {
+                plan_overlay(&mut steps, index, target, upper.as_ref())?
+            }
         }
     }
-    Ok(steps)
+    Ok(MountPlan {
+        steps,
+        root_step,
+        root_read_only,
+    })
+}
+
+/// The root, as the last of the steps added. A read-only root directory is the lower layer of an
+/// overlay whose upper layer is in the staging tmpfs: the mount points the
+/// sandbox needs are made there, and the directory is never written.
+fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
+    let root = Path::new("/");
+    let Some(RootDir { path, writable }) = rootdir else {
+        steps.push(step(
+            root,
+            StepKind::Tmpfs {
+                flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                options: c_string("mode=0755".to_string())?,
+            },
+            "mount the root tmpfs".to_string(),
+        )?);
+        return Ok(true);
+    };
+    let host = fs::canonicalize(path).map_err(|source| Error::Rootdir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !host.is_dir() {
+        return Err(Error::Rootdir {
+            path: path.to_path_buf(),
+            source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        });
+    }
+    if writable {
+        steps.push(step(
+            root,
+            StepKind::Bind {
+                source: host_c_string(&host)?,
+                attrs: MOUNT_ATTR_NOSUID,
+            },
+            format!(
+                "bind-mount the root directory {} (read-write)",
+                path.display()
+            ),
+        )?);
+        return Ok(false);
+    }
+    let (upper, work) = ("/.root-upper", "/.root-work");
+    for dir in [upper, work] {
+        steps.push(staging_dir(dir)?);
+    }
+    let lower = overlay_path(&host, OLD_ROOT)?;
+    steps.push(step(
+        root,
+        StepKind::Overlay {
+            options: overlay_options(&lower, upper, work)?,
+        },
+        format!("mount the root directory {}", path.display()),
+    )?);
+    Ok(true)
+}
+
+fn plan_tmpfs(steps: &mut Vec<Step>, target: &Path, options: &TmpfsOptions) -> Result<()> {
+    let target = sandbox_path("mount target", target)?;
+    let mode = match options.mode {
+        Some(mode) if mode > 0o7777 => return Err(Error::InvalidMode { path: target, mode }),
+        Some(mode) => mode,
+        None if is_temporary_dir(&target) => 0o1777,
+        None => 0o755,
+    };
+    let mut data = format!("mode={mode:o}");
+    if let Some(size) = options.size {
+        data += &format!(",size={size}");
+    }
+    if let Some(inodes) = options.nr_inodes {
+        data += &format!(",nr_inodes={inodes}");
+    }
+    make_dirs(steps, &target)?;
+    let what = format!("mount tmpfs on {} ({data})", target.display());
+    steps.push(step(
+        &target,
+        StepKind::Tmpfs {
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            options: c_string(data)?,
+        },
+        what,
+    )?);
+    Ok(())
+}
+
+/// An overlay on `target`: its lower layer is what the sandbox has there
+/// by then; its upper layer a fresh directory of the staging tmpfs, or the
+/// host directory `upper`.
+fn plan_overlay(
+    steps: &mut Vec<Step>,
+    index: usize,
+    target: &Path,
+    upper: Option<&(PathBuf, PathBuf)>,
+) -> Result<()> {
+    let target = sandbox_path("overlay target", target)?;
+    make_dirs(steps, &target)?;
+    let lower = overlay_path(&target, NEW_ROOT)?;
+    let (upper, work, what) = match upper {
+        None => {
+            let upper = format!("/.overlay-{index}-upper");
+            let work = format!("/.overlay-{index}-work");
+            steps.push(staging_dir(&upper)?);
+            steps.push(staging_dir(&work)?);
+            let what = format!("mount a throw-away overlay on {}", target.display());
+            (upper, work, what)
+        }
+        Some((upper, work)) => {
+            let host_dir = |path: &Path| {
+                fs::canonicalize(path).map_err(|source| Error::OverlayDir {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            };
+            let what = format!(
+                "mount an overlay on {} (upper {}, work {})",
+                target.display(),
+                upper.display(),
+                work.display()
+            );
+            (
+                overlay_path(&host_dir(upper)?, OLD_ROOT)?,
+                overlay_path(&host_dir(work)?, OLD_ROOT)?,
+                what,
+            )
+        }
+    };
+    steps.push(step(
+        &target,
+        StepKind::Overlay {
+            options: overlay_options(&lower, &upper, &work)?,
+        },
+        what,
+    )?);
+    Ok(())
+}
+
+/// Overlayfs options. `userxattr`: in a user namespace overlayfs keeps its
+/// bookkeeping in `user.*` extended attributes, `trusted.*` being out of
+/// reach.
+fn overlay_options(lower: &str, upper: &str, work: &str) -> Result<CString> {
+    c_string(format!(
+        "lowerdir={lower},upperdir={upper},workdir={work},userxattr"
+    ))
+}
+
+/// A path as overlayfs options take it, under `prefix`; the characters
+/// that separate options and layers cannot be escaped there.
+fn overlay_path(path: &Path, prefix: &str) -> Result<String> {
+    let text = path
+        .to_str()
+        .filter(|text| !text.contains([',', ':', '\\']));
+    match text {
+        Some("/") => Ok(prefix.to_string()),
+        Some(text) => Ok(format!("{prefix}{text}")),
+        None => Err(Error::InvalidPath {
+            what: "overlay directory",
+            path: path.to_path_buf(),
+            reason: "overlayfs cannot take a path with ',', ':' or '\\'",
+        }),
+    }
+}
+
+/// A directory of the staging tmpfs (outside the sandbox's root).
+fn staging_dir(path: &str) -> Result<Step> {
+    Ok(Step {
+        target: c_string(path.to_string())?,
+        kind: StepKind::Dir { mode: 0o755 },
+        what: format!("create the staging directory {path}"),
+    })
+}
+
+/// The mounts in the order they are applied: parents first, the order
+/// given among mounts of the same depth.
+pub(crate) fn in_order(mounts: &[Mount]) -> Vec<&Mount> {
+    let mut ordered: Vec<&Mount> = mounts.iter().collect();
+    ordered.sort_by_key(|mount| depth(mount_target(mount)));
+    ordered
+}
+
+fn mount_target(mount: &Mount) -> &Path {
+    match mount {
+        Mount::Bind { target, .. }
+        | Mount::Tmpfs { target, .. }
+        | Mount::Devfs { target }
+        | Mount::Procfs { target }
+        | Mount::Dir { target, .. }
+        | Mount::File { target, .. }
+        | Mount::Overlay { target, .. } => target,
+        Mount::Symlink { link, .. } => link,
+    }
+}
+
+/// The host file that will be at `path` in the sandbox: under the last bind
+/// whose target holds it, in the order mounts are applied (parents first),
+/// or else in the root directory. `None` when a filesystem made in the
+/// sandbox (tmpfs, proc, dev) covers it last, or nothing does.
+pub(crate) fn host_path(mounts: &[Mount], rootdir: Option<&Path>, path: &Path) -> Option<PathBuf> {
+    host_path_after(&in_order(mounts), rootdir, path)
+}
+
+/// [`host_path`] once the `applied` mounts (in order) are in place.
+fn host_path_after(applied: &[&Mount], rootdir: Option<&Path>, path: &Path) -> Option<PathBuf> {
+    let covering = applied.iter().rev().find_map(|mount| match mount {
+        Mount::Bind { source, target, .. } => {
+            let rest = path.strip_prefix(target).ok()?;
+            Some(Some(if rest.as_os_str().is_empty() {
+                source.clone()
+            } else {
+                source.join(rest)
+            }))
+        }
+        Mount::Tmpfs { target, .. }
+        | Mount::Devfs { target }
+        | Mount::Procfs { target }
+        | Mount::Overlay { target, .. } => path.starts_with(target).then_some(None),
+        Mount::Symlink { .. } | Mount::Dir { .. } | Mount::File { .. } => None,
+    });
+    match covering {
+        Some(host) => host,
+        None => rootdir.map(|dir| dir.join(path.strip_prefix("/").unwrap_or(path))),
+    }
+}
+
+/// Entries of host directories (a writable root directory, a writable
+/// bind) that building the root will create — mount points, the directories
+/// on their way, the asked-for directories, files and links — and that do
+/// not exist now: the caller removes them after the run (`Child`), so that
+/// setting up a sandbox leaves no trace on the host.
+pub(crate) fn host_leftovers(mounts: &[Mount], rootdir: Option<&Path>) -> Vec<PathBuf> {
+    let ordered = in_order(mounts);
+    let mut created = Vec::new();
+    for (index, mount) in ordered.iter().enumerate() {
+        let mut paths: Vec<&Path> = mount_target(mount).ancestors().collect();
+        paths.reverse();
+        for path in paths.into_iter().filter(|path| *path != Path::new("/")) {
+            if let Some(host) = host_path_after(&ordered[..index], rootdir, path) {
+                if fs::symlink_metadata(&host).is_err() && !created.contains(&host) {
+                    created.push(host);
+                }
+            }
+        }
+    }
+    created
+}
+
+/// Components below `/`: `/` is 0, `/usr` 1, `/usr/local` 2.
+fn depth(path: &Path) -> usize {
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count()
 }
 
 fn plan_bind(steps: &mut Vec<Step>, source: &Path, target: &Path, writable: bool) -> Result<()> {
@@ -332,6 +623,15 @@ fn c_string(bytes: impl Into<Vec<u8>>) -> Result<CString> {
 mod tests {
     use super::*;
 
+    /// The steps after the root tmpfs (step 0).
+    fn user_steps(mounts: &[Mount]) -> Result<Vec<Step>> {
+        let mount_plan = plan(mounts, None)?;
+        assert_eq!(mount_plan.root_step, 0);
+        let mut steps = mount_plan.steps;
+        assert_eq!(steps.remove(0).what, "mount the root tmpfs");
+        Ok(steps)
+    }
+
     fn whats(steps: &[Step]) -> Vec<(&str, &str)> {
         steps
             .iter()
@@ -341,7 +641,7 @@ mod tests {
 
     #[test]
     fn bind_creates_parents_then_mount_point_then_binds() {
-        let steps = plan(&[Mount::Bind {
+        let steps = user_steps(&[Mount::Bind {
             source: "/etc".into(),
             target: "/a/b".into(),
             writable: false,
@@ -366,14 +666,14 @@ mod tests {
 
     #[test]
     fn bind_of_a_file_mounts_on_a_file() {
-        let steps = plan(&[Mount::Bind {
+        let steps = user_steps(&[Mount::Bind {
             source: "/etc/hostname/../passwd".into(),
             target: "/passwd".into(),
             writable: true,
         }]);
         // `canonicalize` refuses a path through a regular file.
         assert!(matches!(steps, Err(Error::BindSource { .. })));
-        let steps = plan(&[Mount::Bind {
+        let steps = user_steps(&[Mount::Bind {
             source: "/etc/passwd".into(),
             target: "/passwd".into(),
             writable: true,
@@ -388,7 +688,7 @@ mod tests {
 
     #[test]
     fn missing_bind_source_names_the_path() {
-        let err = plan(&[Mount::Bind {
+        let err = user_steps(&[Mount::Bind {
             source: "/nonexistent/x".into(),
             target: "/x".into(),
             writable: false,
@@ -400,13 +700,10 @@ mod tests {
     #[test]
     fn targets_must_be_absolute_without_dotdot() {
         for bad in ["data", "/a/../b"] {
-            let err = plan(&[Mount::Tmpfs { target: bad.into() }]).unwrap_err();
+            let err = user_steps(&[tmpfs(bad)]).unwrap_err();
             assert!(matches!(err, Error::InvalidPath { .. }), "{bad}: {err}");
         }
-        let steps = plan(&[Mount::Tmpfs {
-            target: "//tmp/./".into(),
-        }])
-        .unwrap();
+        let steps = user_steps(&[tmpfs("//tmp/./")]).unwrap();
         assert_eq!(
             steps.last().unwrap().target.to_str().unwrap(),
             "/newroot/tmp"
@@ -415,11 +712,144 @@ mod tests {
 
     #[test]
     fn devfs_ends_read_only() {
-        let steps = plan(&[Mount::Devfs {
+        let steps = user_steps(&[Mount::Devfs {
             target: "/dev".into(),
         }])
         .unwrap();
         assert!(matches!(steps.last().unwrap().kind, StepKind::ReadOnly));
         assert!(whats(&steps).contains(&("/newroot/dev/null", "bind-mount /dev/null to /dev/null")));
+    }
+
+    fn bind(source: &str, target: &str) -> Mount {
+        Mount::Bind {
+            source: source.into(),
+            target: target.into(),
+            writable: false,
+        }
+    }
+
+    fn tmpfs(target: &str) -> Mount {
+        Mount::Tmpfs {
+            target: target.into(),
+            options: TmpfsOptions::default(),
+        }
+    }
+
+    #[test]
+    fn the_last_mount_over_a_path_provides_it() {
+        let mounts = [
+            bind("/", "/"),
+            bind("/srv/etc", "/etc"),
+            bind("/x", "/etc/other"),
+        ];
+        assert_eq!(
+            host_path(&mounts, None, Path::new("/etc/passwd")),
+            Some(PathBuf::from("/srv/etc/passwd"))
+        );
+        let mounts = [
+            bind("/srv/etc", "/etc"),
+            Mount::Tmpfs {
+                target: "/etc".into(),
+                options: Default::default(),
+            },
+        ];
+        assert_eq!(host_path(&mounts, None, Path::new("/etc/passwd")), None);
+        assert_eq!(host_path(&[], None, Path::new("/etc/passwd")), None);
+        assert_eq!(
+            host_path(&[], Some(Path::new("/srv/root")), Path::new("/etc/passwd")),
+            Some(PathBuf::from("/srv/root/etc/passwd"))
+        );
+    }
+
+    #[test]
+    fn mount_points_made_in_host_directories_are_listed_for_removal() {
+        let rootdir = Path::new("/nonexistent-root");
+        let mounts = [tmpfs("/tmp"), tmpfs("/proc")];
+        assert_eq!(
+            host_leftovers(&mounts, Some(rootdir)),
+            [rootdir.join("tmp"), rootdir.join("proc")]
+        );
+        // Inside a tmpfs nothing reaches the host.
+        let mounts = [tmpfs("/tmp"), tmpfs("/tmp/a/b")];
+        assert_eq!(
+            host_leftovers(&mounts, Some(rootdir)),
+            [rootdir.join("tmp")]
+        );
+        // Mount points that exist already are not touched.
+        assert!(host_leftovers(&[tmpfs("/etc")], Some(Path::new("/"))).is_empty());
+    }
+
+    #[test]
+    fn parents_are_mounted_before_children_whatever_the_order_given() {
+        let steps = user_steps(&[
+            Mount::Bind {
+                source: "/etc".into(),
+                target: "/tmp/etc".into(),
+                writable: false,
+            },
+            tmpfs("/tmp"),
+        ])
+        .unwrap();
+        let mounts: Vec<&str> = steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Tmpfs { .. } | StepKind::Bind { .. }))
+            .map(|s| s.target.to_str().unwrap())
+            .collect();
+        assert_eq!(mounts, ["/newroot/tmp", "/newroot/tmp/etc"]);
+    }
+
+    #[test]
+    fn tmpfs_options_and_modes() {
+        let steps = user_steps(&[Mount::Tmpfs {
+            target: "/scratch".into(),
+            options: TmpfsOptions {
+                size: Some(64 << 20),
+                mode: Some(0o700),
+                nr_inodes: Some(1000),
+            },
+        }])
+        .unwrap();
+        match &steps.last().unwrap().kind {
+            StepKind::Tmpfs { options, .. } => assert_eq!(
+                options.to_str().unwrap(),
+                "mode=700,size=67108864,nr_inodes=1000"
+            ),
+            other => panic!("not a tmpfs: {other:?}"),
+        }
+        let bad = Mount::Dir {
+            target: "/d".into(),
+            mode: 0o17777,
+        };
+        assert!(matches!(user_steps(&[bad]), Err(Error::InvalidMode { .. })));
+    }
+
+    #[test]
+    fn a_read_only_rootdir_is_the_lower_layer_of_an_overlay() {
+        let mount_plan = plan(
+            &[],
+            Some(RootDir {
+                path: Path::new("/usr"),
+                writable: false,
+            }),
+        )
+        .unwrap();
+        assert!(mount_plan.root_read_only);
+        assert_eq!(mount_plan.root_step, 2);
+        match &mount_plan.steps.last().unwrap().kind {
+            StepKind::Overlay { options } => assert_eq!(
+                options.to_str().unwrap(),
+                "lowerdir=/oldroot/usr,upperdir=/.root-upper,workdir=/.root-work,userxattr"
+            ),
+            other => panic!("not an overlay: {other:?}"),
+        }
+        let err = plan(
+            &[],
+            Some(RootDir {
+                path: Path::new("/etc/passwd"),
+                writable: true,
+            }),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Rootdir { .. }));
     }
 }

@@ -96,7 +96,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     //    caller's umask back.
     let umask = stat::umask(Mode::empty());
     if let (Some(steps), Some(staging)) = (&plan.mount_steps, &plan.staging_dir) {
-        rootfs::build(steps, staging)?;
+        rootfs::build(steps, plan.root_step, staging, plan.root_read_only)?;
     }
     if let Some(hostname) = &plan.hostname {
         unistd::sethostname(OsStr::from_bytes(hostname.to_bytes())).map_err(at(Stage::Hostname))?;

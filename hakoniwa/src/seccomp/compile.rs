@@ -90,7 +90,9 @@ pub(crate) fn compile(filter: &Filter, target: &Target) -> Result<Compiled, Erro
     let mut rules = 0;
     let mut by_arch: Vec<RulesByNumber> = vec![BTreeMap::new(); 2];
     for rule in &filter.rules {
-        check_rule(filter, &rule.names, &rule.args, &rule.origin)?;
+        if !rule.checked {
+            check_rule(filter, &rule.names, &rule.args, &rule.origin)?;
+        }
         if !applies(&rule.condition, target) {
             continue;
         }

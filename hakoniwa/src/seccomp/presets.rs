@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::arch;
+use super::{arch, json};
 use super::{Action, ArgCmp, ArgCmpOp, Condition, Filter, Rule};
 
 /// The containers/common default profile, unmodified (see
@@ -29,7 +29,8 @@ impl Filter {
         static PODMAN: OnceLock<Filter> = OnceLock::new();
         PODMAN
             .get_or_init(|| {
-                Filter::from_json("podman", PODMAN_JSON).expect("the embedded profile is valid")
+                json::parse("podman", PODMAN_JSON, json::Names::Trust)
+                    .expect("the embedded profile is valid")
             })
             .clone()
     }
@@ -114,5 +115,6 @@ fn rule(what: &str, names: &[&str], action: Action, args: &[ArgCmp]) -> Rule {
         args: args.to_vec(),
         condition: Condition::default(),
         origin: format!("default hardening: {what}"),
+        checked: true,
     }
 }
