@@ -26,7 +26,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run a command in a sandbox
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell)
+    Completion {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of hakoniwa, or of one of its commands (roff)
+    Man {
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 /// A failure of the command line itself: what failed, why, and a hint.
@@ -98,13 +108,47 @@ pub(crate) fn main() -> i32 {
     let result = match cli.command {
         Commands::Run(args) => {
             let run_matches = matches.subcommand_matches("run").unwrap_or(&matches);
-            crate::run::run(&args, run_matches)
+            crate::run::run(*args, run_matches)
         }
+        Commands::Completion { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "hakoniwa", &mut std::io::stdout());
+            Ok(0)
+        }
+        Commands::Man { command } => man(command.as_deref()),
     };
     result.unwrap_or_else(|err| {
         eprintln!("{err}");
         EXIT_SETUP_FAILED
     })
+}
+
+/// `hakoniwa man [COMMAND]`: the page of the command line, generated from
+/// its definition, so that it never disagrees with `--help`.
+fn man(name: Option<&str>) -> Result<i32, CliError> {
+    let root = Cli::command();
+    let page = match name {
+        None => clap_mangen::Man::new(root),
+        Some(name) => {
+            let command = root.find_subcommand(name).ok_or_else(|| {
+                CliError::new(format!("no command {name:?} (run, completion or man)"))
+            })?;
+            let page = command
+                .clone()
+                .display_name(format!("hakoniwa-{name}"))
+                .bin_name(format!("hakoniwa {name}"));
+            clap_mangen::Man::new(page)
+        }
+    };
+    let mut out = Vec::new();
+    page.render(&mut out)
+        .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &out))
+        .map_err(|err| CliError {
+            message: "failed to write the man page".into(),
+            source: Some(Box::new(err)),
+            hint: None,
+        })?;
+    Ok(0)
 }
 
 /// Help and version go to stdout with code 0; a usage error is one line

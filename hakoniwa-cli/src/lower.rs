@@ -1,16 +1,15 @@
-//! Flags → `Container` + `Command`: the one mapping from what the user
-//! wrote to the library's configuration.
+//! Options → `Container` + `Command`: the one mapping from what the user
+//! wrote, with flags or in a profile, to the library's configuration.
 
 use std::fs;
 use std::path::Path;
 
-use clap::parser::ValueSource;
-use clap::ArgMatches;
 use hakoniwa::landlock::{FsAccess, NetAccess, Resource, Ruleset};
 use hakoniwa::seccomp::{Filter, UserNamespaces};
 use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 
 use crate::cli::CliError;
+use crate::options::{Options, FILE_CONTENTS};
 use crate::run::RunArgs;
 use crate::values;
 
@@ -22,15 +21,14 @@ enum MountFlag<'a> {
     Dir(&'a str),
     Symlink(&'a str),
     File(&'a str),
+    Contents { path: &'a str, contents: &'a [u8] },
     OverlayTmp(&'a str),
     Overlay(&'a str),
 }
 
-/// Builds the container and the command that `args` ask for.
-pub(crate) fn lower(
-    args: &RunArgs,
-    matches: &ArgMatches,
-) -> Result<(Container, Command), CliError> {
+/// Builds the container and the command that `options` ask for.
+pub(crate) fn lower(options: &Options) -> Result<(Container, Command), CliError> {
+    let args = &options.args;
     let mut container = Container::new();
     if args.unshare_all {
         for ns in [
@@ -63,13 +61,11 @@ pub(crate) fn lower(
             container.runctl(Runctl::RootdirRW);
         }
     }
-    // A root directory brings its own system directories, unless --rootfs
-    // was given explicitly.
-    let rootfs_given = matches.value_source("rootfs") == Some(ValueSource::CommandLine);
-    if args.rootfs != "none" && (args.rootdir.is_none() || rootfs_given) {
+    // With --rootdir, `Options` leaves --rootfs at none unless it was given.
+    if args.rootfs != "none" {
         container.rootfs(&args.rootfs)?;
     }
-    for mount in mount_flags(args, matches) {
+    for mount in mount_flags(options) {
         lower_mount(&mut container, mount)?;
     }
     let mut workdir = None;
@@ -107,7 +103,10 @@ pub(crate) fn lower(
             container.setrlimit(resource, value, hard);
         }
     }
-    let ruleset = landlock_ruleset(args);
+    let mut ruleset = landlock_ruleset(args);
+    for (path, access) in &options.landlock_fs {
+        ruleset.add_fs_rule(path, *access);
+    }
     if !ruleset.is_empty() {
         container.landlock_ruleset(ruleset);
     }
@@ -304,6 +303,9 @@ fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliErr
             })?;
             container.file(path, contents);
         }
+        MountFlag::Contents { path, contents } => {
+            container.file(path, contents);
+        }
         MountFlag::OverlayTmp(path) => {
             container.overlaymount_tmp(path);
         }
@@ -327,14 +329,10 @@ fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliErr
 /// The filesystem flags in the order they were given, whichever flag each
 /// came from (the library then applies parents first, keeping this order
 /// among mounts of the same depth).
-fn mount_flags<'a>(args: &'a RunArgs, matches: &ArgMatches) -> Vec<MountFlag<'a>> {
-    let indices = |id: &str| -> Vec<usize> {
-        matches
-            .indices_of(id)
-            .map(|indices| indices.collect())
-            .unwrap_or_default()
-    };
-    let mut flags: Vec<(usize, MountFlag<'a>)> = Vec::new();
+fn mount_flags(options: &Options) -> Vec<MountFlag<'_>> {
+    let args = &options.args;
+    let indices = |id: &str| options.order.indices(id);
+    let mut flags: Vec<(usize, MountFlag<'_>)> = Vec::new();
     let ro = args.bindmount_ro.iter().map(|spec| MountFlag::Bind {
         spec,
         writable: false,
@@ -355,6 +353,11 @@ fn mount_flags<'a>(args: &'a RunArgs, matches: &ArgMatches) -> Vec<MountFlag<'a>
     flags.extend(indices("symlink").into_iter().zip(links));
     let files = args.file.iter().map(|spec| MountFlag::File(spec));
     flags.extend(indices("file").into_iter().zip(files));
+    let contents = options
+        .files
+        .iter()
+        .map(|(path, contents)| MountFlag::Contents { path, contents });
+    flags.extend(indices(FILE_CONTENTS).into_iter().zip(contents));
     let overlays = args
         .overlay_tmp
         .iter()

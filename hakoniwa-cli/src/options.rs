@@ -21,7 +21,14 @@ pub(crate) struct Options {
     /// Landlock filesystem rules with any access mask (a profile's `-w-`);
     /// the flags have their `ro`, `rw`, `rx` lists in `args`.
     pub landlock_fs: Vec<(PathBuf, FsAccess)>,
+    /// Files to create with these contents (a profile's
+    /// `filesystem.files`), ordered as [`FILE_CONTENTS`]; the flags' `--file`
+    /// copies a host file instead.
+    pub files: Vec<(String, Vec<u8>)>,
 }
+
+/// The [`MountOrder`] id of [`Options::files`].
+pub(crate) const FILE_CONTENTS: &str = "file_contents";
 
 /// Where each value of a repeatable filesystem flag stands among all of
 /// them: mounts apply in that order, whichever flag each came from.
@@ -77,11 +84,19 @@ impl MountOrder {
 
 impl Options {
     /// The options the command line gives.
-    pub(crate) fn from_flags(args: RunArgs, matches: &ArgMatches) -> Self {
+    pub(crate) fn from_flags(mut args: RunArgs, matches: &ArgMatches) -> Self {
+        // A root directory brings its own system directories, unless
+        // --rootfs was given explicitly.
+        if args.rootdir.is_some()
+            && matches.value_source("rootfs") != Some(ValueSource::CommandLine)
+        {
+            args.rootfs = "none".to_string();
+        }
         Self {
             args,
             order: MountOrder::from_matches(matches),
             landlock_fs: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -96,6 +111,7 @@ impl Options {
             args,
             order: MountOrder::default(),
             landlock_fs: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -129,6 +145,12 @@ impl Options {
                 "unshare_network" => args.unshare_network = flags.unshare_network,
                 "unshare_uts" => args.unshare_uts = flags.unshare_uts,
                 "rootfs" => args.rootfs = std::mem::take(&mut flags.rootfs),
+                "rootdir" => args.rootdir = flags.rootdir.take(),
+                "dir" => args.dir.append(&mut flags.dir),
+                "symlink" => args.symlink.append(&mut flags.symlink),
+                "file" => args.file.append(&mut flags.file),
+                "overlay_tmp" => args.overlay_tmp.append(&mut flags.overlay_tmp),
+                "overlay" => args.overlay.append(&mut flags.overlay),
                 "bindmount_ro" => args.bindmount_ro.append(&mut flags.bindmount_ro),
                 "bindmount_rw" => args.bindmount_rw.append(&mut flags.bindmount_rw),
                 "devfs" => args.devfs.append(&mut flags.devfs),

@@ -1,5 +1,6 @@
 //! `hakoniwa run`: its flags, and the run itself.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgMatches, Args};
@@ -8,6 +9,8 @@ use hakoniwa::landlock::{CompatMode, Resource, Scope};
 use crate::cli::CliError;
 use crate::landlock;
 use crate::lower;
+use crate::options::Options;
+use crate::profile;
 use crate::report::{Report, StatusFd};
 use crate::signals;
 use crate::values;
@@ -23,6 +26,14 @@ Exit status: the program's own; 128+N if it was killed by signal N; 125 if \
 the sandbox could not be set up; 126 if the program could not be executed; \
 127 if it was not found.")]
 pub(crate) struct RunArgs {
+    /// Load a profile (TOML, rendered as a minijinja template); flags typed on the command line overlay it
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Check everything and print the sandbox that would run, then exit without running it
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Create new cgroup, ipc, network and uts namespaces
     #[arg(long)]
     pub unshare_all: bool,
@@ -233,8 +244,22 @@ pub(crate) struct RunArgs {
 }
 
 /// Runs the sandbox and returns the exit code.
-pub(crate) fn run(args: &RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
-    let (_container, mut command) = lower::lower(args, matches)?;
+pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
+    let dry_run = args.dry_run;
+    let options = match &args.config {
+        Some(path) => {
+            let mut options = profile::load(path)?;
+            options.overlay(args, matches)?;
+            options
+        }
+        None => Options::from_flags(args, matches),
+    };
+    let (_container, mut command) = lower::lower(&options)?;
+    if dry_run {
+        print!("{}", command.dry_run()?);
+        return Ok(0);
+    }
+    let args = &options.args;
     // Checked before the sandbox exists: a bad descriptor is a usage error.
     let mut status_fd = args.status_fd.map(StatusFd::open).transpose()?;
     // Blocked before the spawn so none is lost; the sandbox unblocks them.

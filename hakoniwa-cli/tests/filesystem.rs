@@ -23,6 +23,7 @@ sandbox_tests![
     overlay_tmp_discards_changes,
     overlay_keeps_changes_in_upper,
     nested_mounts_apply_parents_first_in_any_order,
+    symlinks_in_a_rootdir_cannot_redirect_the_setup,
     bad_filesystem_flags_are_refused,
 ];
 
@@ -242,6 +243,54 @@ fn nested_mounts_apply_parents_first_in_any_order(caller: &Caller) {
         let outcome = caller.run(&args, &["/bin/cat", "/x/y/marker"]).output();
         assert_eq!(outcome.stdout, "inner\n", "{args:?}\n{outcome}");
     }
+}
+
+/// A root directory whose links point at a host directory — absolutely,
+/// through `..`, or through `/oldroot` where the host's root sits during
+/// setup — cannot make the setup create or mount anything there: paths are
+/// resolved with the sandbox's root as their root (runc CVE-2021-30465).
+fn symlinks_in_a_rootdir_cannot_redirect_the_setup(caller: &Caller) {
+    let victim = caller.dir("victim");
+    let root = caller.dir("evil-root");
+    let victim_path = victim.display().to_string();
+    let links = [
+        ("abs", victim_path.clone()),
+        ("up", format!("../../../../../../../../..{victim_path}")),
+        ("old", format!("/oldroot{victim_path}")),
+    ];
+    for (name, target) in &links {
+        std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+    }
+    let contents = caller.file("payload", "payload\n", 0o644);
+    let file_spec = |link: &str| format!("/{link}/file:{}", contents.display());
+    for (name, _) in &links {
+        for rw in ["", ":rw"] {
+            let spec = format!("{}{rw}", root.display());
+            let dir = format!("/{name}/pwned");
+            let file = file_spec(name);
+            let tmpfs = format!("/{name}/mnt");
+            for args in [
+                vec!["--rootdir", &spec, "--dir", &dir],
+                vec!["--rootdir", &spec, "--file", &file],
+                vec!["--rootdir", &spec, "--tmpfs", &tmpfs],
+                vec!["--rootdir", &spec, "--tmpfs", &format!("/{name}")],
+            ] {
+                let outcome = caller
+                    .run(&args, &["/probe/hakoniwa-probe", "exit", "0"])
+                    .output();
+                let left: Vec<_> = fs::read_dir(&victim).unwrap().collect();
+                assert!(
+                    left.is_empty(),
+                    "{args:?} reached the host: {left:?}\n{outcome}"
+                );
+            }
+        }
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&victim_path),
+        "a mount on the host: {mounts}"
+    );
 }
 
 fn bad_filesystem_flags_are_refused(caller: &Caller) {

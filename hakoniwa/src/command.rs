@@ -173,6 +173,21 @@ impl Command {
         self.current_dir.as_deref()
     }
 
+    /// Checks the whole configuration as [`spawn`](Self::spawn) does (paths,
+    /// id maps, the user, capabilities, the seccomp filter, landlock) and
+    /// describes the sandbox it would make, without making it: no process
+    /// is created and nothing on the host changes.
+    pub fn dry_run(&self) -> Result<DryRun> {
+        let plan = Plan::new(&self.container, self)?;
+        let lines = plan
+            .describe()
+            .into_iter()
+            .filter(|(level, _)| *level <= log::Level::Info)
+            .map(|(_, line)| line)
+            .collect();
+        Ok(DryRun { lines })
+    }
+
     /// Starts the program in a new sandbox. Streams not configured are
     /// inherited.
     ///
@@ -215,6 +230,31 @@ impl Command {
             parent_out.map(io::PipeReader::from),
             parent_err.map(io::PipeReader::from),
         ))
+    }
+}
+
+/// The sandbox a [`Command`] would run in, as [`Command::dry_run`] found
+/// it: one line per namespace list, id map, mount step in the order of
+/// application, limit, landlock rule, seccomp profile, and the program with
+/// its environment and working directory. `Display` prints the lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DryRun {
+    lines: Vec<String>,
+}
+
+impl DryRun {
+    /// The description, a line each.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+}
+
+impl std::fmt::Display for DryRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for line in &self.lines {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
     }
 }
 

@@ -42,7 +42,7 @@ mod status;
 mod sys;
 
 pub use child::{Child, Output};
-pub use command::{Command, Stdio, WallTime};
+pub use command::{Command, DryRun, Stdio, WallTime};
 pub use container::{Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 pub use error::{Error, Result};
 pub use metrics::Rusage;

@@ -20,11 +20,12 @@
 //!    directory): the sandbox sees only what was asked for.
 
 use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
 use nix::mount::{self, MntFlags, MsFlags};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{self, Mode};
 use nix::unistd;
 
 use crate::plan::mounts::{Step, StepKind};
@@ -68,7 +69,7 @@ pub(crate) fn build(
     // (an overlay on `/`) becomes the root, and the one below goes with
     // the staging tree.
     if let (Some(root), true) = (&root, read_only) {
-        sys::mount_setattr_fd(root, MOUNT_ATTR_RDONLY).map_err(at(Stage::RootReadOnly))?;
+        sys::mount_setattr_fd(root, false, MOUNT_ATTR_RDONLY).map_err(at(Stage::RootReadOnly))?;
     }
     enter_new_root().map_err(at(Stage::EnterRoot))
 }
@@ -98,66 +99,127 @@ fn enter_new_root() -> Result<(), Errno> {
     unistd::chdir(c"/")
 }
 
+/// Where a step acts: a plain path of the staging tmpfs, or a path inside
+/// the sandbox's root, opened with the root as its root.
+enum At<'a> {
+    Staging(&'a CStr),
+    Inside(OwnedFd),
+}
+
+/// Holds `/oldroot/proc/self/fd/N`: the path that names an open
+/// descriptor, for the system calls that take only paths (`mount`,
+/// overlayfs's `lowerdir`). Formatted without allocating.
+struct FdPath {
+    buf: [u8; 48],
+}
+
+impl FdPath {
+    const PREFIX: &'static [u8] = b"/oldroot/proc/self/fd/";
+
+    fn new(fd: &OwnedFd) -> Self {
+        let mut buf = [0u8; 48];
+        buf[..Self::PREFIX.len()].copy_from_slice(Self::PREFIX);
+        let mut digits = [0u8; 10];
+        let mut n = fd.as_raw_fd().unsigned_abs();
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for (slot, digit) in buf[Self::PREFIX.len()..]
+            .iter_mut()
+            .zip(digits[..count].iter().rev())
+        {
+            *slot = *digit;
+        }
+        Self { buf }
+    }
+
+    fn as_c_str(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/")
+    }
+}
+
+/// The sandbox's root, opened afresh: a mount stacked on it since the last
+/// step is then the one resolution starts from.
+fn open_root() -> Result<OwnedFd, Errno> {
+    fcntl::open(
+        c"/newroot",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Opens `path` (relative to the root) with the root as its root.
+fn open_inside(path: &CStr, directory: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if directory {
+        flags |= OFlag::O_DIRECTORY;
+    }
+    sys::open_in_root(&open_root()?, path, flags)
+}
+
 fn apply(step: &Step) -> Result<(), Errno> {
-    let target = step.target.as_c_str();
-    match &step.kind {
-        StepKind::Dir { mode } => match unistd::mkdir(target, Mode::from_bits_truncate(*mode)) {
+    match (&step.kind, &step.inside) {
+        // Entries are made in their parent directory, found inside the root.
+        (
+            StepKind::Dir { .. }
+            | StepKind::File
+            | StepKind::Symlink { .. }
+            | StepKind::Contents { .. },
+            Some(inside),
+        ) => {
+            let parent = open_inside(&inside.parent, true)?;
+            make_entry(&step.kind, Some(&parent), &inside.name)
+        }
+        (
+            StepKind::Dir { .. }
+            | StepKind::File
+            | StepKind::Symlink { .. }
+            | StepKind::Contents { .. },
+            None,
+        ) => make_entry(&step.kind, None, &step.target),
+        (_, Some(inside)) => mount_at(
+            &step.kind,
+            At::Inside(open_inside(&inside.path, false)?),
+            || open_inside(&inside.path, false),
+        ),
+        (_, None) => mount_at(&step.kind, At::Staging(&step.target), || {
+            fcntl::open(
+                step.target.as_c_str(),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+        }),
+    }
+}
+
+/// Creates a directory, file or link named `name` in `parent` (or at the
+/// plain path `name` when there is no parent descriptor).
+fn make_entry(kind: &StepKind, parent: Option<&OwnedFd>, name: &CStr) -> Result<(), Errno> {
+    let dirfd = parent.map(|fd| fd.as_fd());
+    let at = dirfd.unwrap_or(fcntl::AT_FDCWD);
+    match kind {
+        StepKind::Dir { mode } => match stat::mkdirat(at, name, Mode::from_bits_truncate(*mode)) {
             Err(Errno::EEXIST) => Ok(()),
             other => other,
         },
         StepKind::File => {
             let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-            fcntl::open(target, flags, Mode::from_bits_truncate(0o644)).map(drop)
+            fcntl::openat(at, name, flags, Mode::from_bits_truncate(0o644)).map(drop)
         }
-        StepKind::Symlink { original } => {
-            unistd::symlinkat(original.as_c_str(), fcntl::AT_FDCWD, target)
-        }
-        StepKind::Bind { source, attrs } => {
-            mount::mount(
-                Some(source.as_c_str()),
-                target,
-                None::<&CStr>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&CStr>,
-            )?;
-            sys::mount_setattr(target, true, *attrs)
-        }
-        StepKind::Tmpfs { flags, options } => mount::mount(
-            Some(c"tmpfs"),
-            target,
-            Some(c"tmpfs"),
-            *flags,
-            Some(options.as_c_str()),
-        ),
-        StepKind::Proc => mount::mount(
-            Some(c"proc"),
-            target,
-            Some(c"proc"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None::<&CStr>,
-        ),
-        StepKind::Devpts { options } => mount::mount(
-            Some(c"devpts"),
-            target,
-            Some(c"devpts"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some(options.as_c_str()),
-        ),
-        StepKind::ReadOnly => sys::mount_setattr(target, false, MOUNT_ATTR_RDONLY),
-        StepKind::Overlay { options } => mount::mount(
-            Some(c"overlay"),
-            target,
-            Some(c"overlay"),
-            MsFlags::MS_NOSUID,
-            Some(options.as_c_str()),
-        ),
+        StepKind::Symlink { original } => unistd::symlinkat(original.as_c_str(), at, name),
         StepKind::Contents { contents } => {
             let flags = OFlag::O_CREAT
                 | OFlag::O_WRONLY
                 | OFlag::O_TRUNC
                 | OFlag::O_CLOEXEC
                 | OFlag::O_NOFOLLOW;
-            let file = fcntl::open(target, flags, Mode::from_bits_truncate(0o644))?;
+            let file = fcntl::openat(at, name, flags, Mode::from_bits_truncate(0o644))?;
             let mut rest = contents.as_slice();
             while !rest.is_empty() {
                 match unistd::write(&file, rest) {
@@ -168,5 +230,72 @@ fn apply(step: &Step) -> Result<(), Errno> {
             }
             Ok(())
         }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Mounts what `kind` says at `at`; `reopen` finds the new mount afterwards
+/// (for attributes set on it).
+fn mount_at(
+    kind: &StepKind,
+    at: At,
+    reopen: impl Fn() -> Result<OwnedFd, Errno>,
+) -> Result<(), Errno> {
+    let fd_path;
+    let target: &CStr = match &at {
+        At::Staging(path) => path,
+        At::Inside(fd) => {
+            fd_path = FdPath::new(fd);
+            fd_path.as_c_str()
+        }
+    };
+    let fs = |fstype: &CStr, flags: MsFlags, data: Option<&CStr>| {
+        mount::mount(Some(fstype), target, Some(fstype), flags, data)
+    };
+    match kind {
+        StepKind::Bind { source, attrs } => {
+            mount::mount(
+                Some(source.as_c_str()),
+                target,
+                None::<&CStr>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&CStr>,
+            )?;
+            sys::mount_setattr_fd(&reopen()?, true, *attrs)
+        }
+        StepKind::Tmpfs { flags, options } => fs(c"tmpfs", *flags, Some(options)),
+        StepKind::Proc => fs(
+            c"proc",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        ),
+        StepKind::Devpts { options } => fs(
+            c"devpts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some(options),
+        ),
+        StepKind::ReadOnly => sys::mount_setattr_fd(&reopen()?, false, MOUNT_ATTR_RDONLY),
+        StepKind::Overlay { lower, rest } => {
+            // The lower layer inside the root is named by its descriptor.
+            let lower: &[u8] = match (lower, &at) {
+                (Some(lower), _) => lower.to_bytes(),
+                // What is at the target: inside the root by its descriptor,
+                // the root itself by its staging path.
+                (None, _) => target.to_bytes(),
+            };
+            let mut options = [0u8; 4096];
+            let parts: [&[u8]; 4] = [b"lowerdir=", lower, b",", rest.to_bytes()];
+            let mut length = 0;
+            for part in parts {
+                let end = length + part.len();
+                // Keep room for the terminating NUL.
+                let slot = options.get_mut(length..end).filter(|_| end < 4096);
+                slot.ok_or(Errno::ENAMETOOLONG)?.copy_from_slice(part);
+                length = end;
+            }
+            let options = CStr::from_bytes_until_nul(&options).map_err(|_| Errno::EINVAL)?;
+            fs(c"overlay", MsFlags::MS_NOSUID, Some(options))
+        }
+        _ => Err(Errno::EINVAL),
     }
 }

@@ -11,6 +11,7 @@ use std::ptr;
 
 use libc::c_char;
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 /// Result of a fork-like call.
@@ -108,35 +109,10 @@ pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
 /// `MOUNT_ATTR_NOEXEC` from `<linux/mount.h>`.
 pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
-/// `mount_setattr(2)`: sets `attrs` on the mount at `path`, and on every
-/// mount below it when `recursive`. Unlike a `MS_REMOUNT`, it only adds the
-/// flags given and so never trips over flags the kernel has locked.
-pub(crate) fn mount_setattr(path: &CStr, recursive: bool, attrs: u64) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: attrs,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags = if recursive { libc::AT_RECURSIVE } else { 0 } | libc::AT_NO_AUTOMOUNT;
-    // SAFETY: `path` is NUL-terminated and `attr` is a valid mount_attr of
-    // the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
-}
-
-/// `mount_setattr(2)` on the mount `fd` refers to (not recursively).
-pub(crate) fn mount_setattr_fd(fd: &std::os::fd::OwnedFd, attrs: u64) -> Result<(), Errno> {
-    use std::os::fd::AsRawFd;
+/// `mount_setattr(2)`: sets `attrs` on the mount `fd` refers to, and on
+/// every mount below it when `recursive`. Unlike a `MS_REMOUNT`, it only
+/// adds the flags given and so never trips over flags the kernel has locked.
+pub(crate) fn mount_setattr_fd(fd: &OwnedFd, recursive: bool, attrs: u64) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
@@ -150,12 +126,51 @@ pub(crate) fn mount_setattr_fd(fd: &std::os::fd::OwnedFd, attrs: u64) -> Result<
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// `struct open_how` from `<linux/openat2.h>`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `RESOLVE_NO_MAGICLINKS`: no `/proc/PID/fd`-style links on the way.
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// `RESOLVE_IN_ROOT`: resolve as if `dirfd` were `/`: absolute links and
+/// `..` stay inside it.
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `openat2(2)` of `path` under `root`, with `root` as the root of the
+/// resolution: no symbolic link or `..` in the path can lead outside it.
+pub(crate) fn open_in_root(root: &OwnedFd, path: &CStr, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let how = OpenHow {
+        flags: flags.bits() as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is NUL-terminated, `how` a valid open_how of the size
+    // passed; on success the kernel returns a new descriptor we now own.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: `fd` was just returned by the kernel and is owned by no one
+    // else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `execve(2)` with argument and environment arrays prepared before fork

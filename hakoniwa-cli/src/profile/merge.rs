@@ -11,6 +11,10 @@ impl Layer {
             namespaces,
             rootfs,
             mounts,
+            files,
+            dirs,
+            symlinks,
+            rootdir,
             envs,
             network,
             landlock,
@@ -32,6 +36,9 @@ impl Layer {
         } = later;
         self.namespaces.extend(namespaces);
         self.mounts.extend(mounts);
+        self.files.extend(files);
+        self.dirs.extend(dirs);
+        self.symlinks.extend(symlinks);
         self.envs.extend(envs);
         self.landlock.resources.extend(landlock.resources);
         self.landlock.fs.extend(landlock.fs);
@@ -43,6 +50,7 @@ impl Layer {
         self.cap_drop.extend(cap_drop);
         self.rlimits.extend(rlimits);
         replace(&mut self.rootfs, rootfs);
+        replace(&mut self.rootdir, rootdir);
         replace(&mut self.network, network);
         replace(&mut self.landlock.compat, landlock.compat);
         replace(&mut self.userns, userns);

@@ -23,7 +23,7 @@ use hakoniwa::{Namespace, Rlimit};
 
 use crate::cli::CliError;
 use crate::landlock::PortList;
-use crate::options::Options;
+use crate::options::{Options, FILE_CONTENTS};
 use template::Renderer;
 use validate::{Layer, Mount, NetworkMode};
 
@@ -228,6 +228,19 @@ fn options(layer: Layer) -> Options {
         };
         options.order.push(id);
     }
+    for dir in layer.dirs {
+        args.dir.push(dir);
+        options.order.push("dir");
+    }
+    for (path, contents) in layer.files {
+        options.files.push((path, contents.into_bytes()));
+        options.order.push(FILE_CONTENTS);
+    }
+    for symlink in layer.symlinks {
+        args.symlink.push(symlink);
+        options.order.push("symlink");
+    }
+    args.rootdir = layer.rootdir;
     args.setenv = layer.envs;
 
     // A resource's last entry decides; a lifted restriction drops the

@@ -6,6 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 /// Renders profile files. Template names in `extends`, `include` and
@@ -31,6 +32,16 @@ impl Renderer {
         // A file without template syntax renders to itself, so that TOML
         // errors point at the lines the author wrote.
         env.set_keep_trailing_newline(true);
+        // `rw = {{ path_exists(p) }}` must be TOML: `true`, not `True`.
+        env.set_formatter(|out, state, value| {
+            if value.kind() == ValueKind::Bool {
+                let text = if value.is_true() { "true" } else { "false" };
+                return out
+                    .write_str(text)
+                    .map_err(|_| Error::new(ErrorKind::WriteFailure, "failed to write output"));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         // hakoniwa 1.x profiles write `{{ HOME }}`: the caller's environment
         // variables are globals. The functions below take precedence.
         for (name, value) in std::env::vars() {
@@ -368,10 +379,10 @@ mod tests {
         )
         .unwrap();
         let text = "{% extends 'abstractions/base.toml' %}{% block host %}mine{% endblock %}";
-        assert_eq!(render(&dir, text).unwrap(), "hostname = \"mine\"");
+        assert_eq!(render(&dir, text).unwrap(), "hostname = \"mine\"\n");
         assert_eq!(
             render(&dir, "{% include 'abstractions/part.toml' %}").unwrap(),
-            "# part"
+            "# part\n"
         );
         let text = "{% import 'abstractions/macros.toml' as m %}{{ m.bind('/usr') }}";
         assert_eq!(render(&dir, text).unwrap(), "{ source = \"/usr\" }");

@@ -33,6 +33,14 @@ pub(crate) struct Layer {
     pub namespaces: Vec<(Namespace, bool)>,
     pub rootfs: Option<String>,
     pub mounts: Vec<Mount>,
+    /// `(PATH, CONTENTS)` of files to create.
+    pub files: Vec<(String, String)>,
+    /// Directories to create (mode 0700).
+    pub dirs: Vec<String>,
+    /// `ORIGINAL:LINK`.
+    pub symlinks: Vec<String>,
+    /// `PATH` or `PATH:rw`.
+    pub rootdir: Option<String>,
     /// `NAME=VALUE`, or `NAME` to copy the caller's value.
     pub envs: Vec<String>,
     pub network: Option<NetworkMode>,
@@ -115,7 +123,7 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
         layer.mounts.push(mount(entry, i)?);
     }
     if let Some(filesystem) = file.filesystem {
-        filesystem_entries(&filesystem)?;
+        self::filesystem(filesystem, &mut layer)?;
     }
     for (i, entry) in file.envs.into_iter().enumerate() {
         let key = format!("envs[{i}].name");
@@ -131,8 +139,15 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
     if let Some(landlock) = file.landlock {
         layer.landlock = self::landlock(landlock)?;
     }
-    if file.rootdir.is_some() {
-        return Err(not_yet("rootdir", "--rootdir"));
+    if let Some(rootdir) = file.rootdir {
+        let path = non_empty(rootdir.path, "rootdir.path")?;
+        if let Err(err) = Path::new(&path).metadata() {
+            return Err(invalid("rootdir.path", format!("{path}: {err}")));
+        }
+        layer.rootdir = Some(match rootdir.rw {
+            true => format!("{path}:rw"),
+            false => path,
+        });
     }
     layer.uidmaps = id_maps(file.uidmaps, "uidmaps")?;
     layer.gidmaps = id_maps(file.gidmaps, "gidmaps")?;
@@ -275,17 +290,40 @@ fn mount(entry: model::MountEntry, i: usize) -> Result<Mount, Invalid> {
     }
 }
 
-fn filesystem_entries(filesystem: &model::Filesystem) -> Result<(), Invalid> {
-    if !filesystem.files.is_empty() {
-        return Err(not_yet("filesystem.files", "--file"));
+fn filesystem(filesystem: model::Filesystem, layer: &mut Layer) -> Result<(), Invalid> {
+    for (i, file) in filesystem.files.into_iter().enumerate() {
+        let key = format!("filesystem.files[{i}].destination");
+        layer
+            .files
+            .push((absolute(file.destination, &key)?, file.contents));
     }
-    if !filesystem.dirs.is_empty() {
-        return Err(not_yet("filesystem.dirs", "--dir"));
+    // The flags' syntax is PATH[:MODE] and ORIGINAL:LINK.
+    for (i, dir) in filesystem.dirs.into_iter().enumerate() {
+        let key = format!("filesystem.dirs[{i}].destination");
+        layer
+            .dirs
+            .push(no_colon(absolute(dir.destination, &key)?, &key)?);
     }
-    if !filesystem.symlinks.is_empty() {
-        return Err(not_yet("filesystem.symlinks", "--symlink"));
+    for (i, symlink) in filesystem.symlinks.into_iter().enumerate() {
+        let key = |field| format!("filesystem.symlinks[{i}].{field}");
+        let original = no_colon(
+            non_empty(symlink.original, &key("original"))?,
+            &key("original"),
+        )?;
+        let link = absolute(symlink.link, &key("link"))?;
+        layer.symlinks.push(format!("{original}:{link}"));
     }
     Ok(())
+}
+
+fn no_colon(path: String, key: &str) -> Result<String, Invalid> {
+    if path.contains(':') {
+        return Err(invalid(
+            key,
+            format!("{path:?}: ':' in a path is not supported"),
+        ));
+    }
+    Ok(path)
 }
 
 fn network(network: model::Network) -> Result<NetworkMode, Invalid> {
@@ -789,25 +827,48 @@ mod tests {
     }
 
     #[test]
-    fn keys_without_a_feature_yet_say_so() {
+    fn rootdir_and_filesystem_entries() {
+        let got = layer(
+            r#"
+            rootdir = { path = "/usr", rw = true }
+            [filesystem]
+            files = [{ destination = "/etc/motd", contents = "hi:there\n" }]
+            dirs = [{ destination = "/work" }]
+            symlinks = [{ original = "usr/bin", link = "/bin" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(got.rootdir.as_deref(), Some("/usr:rw"));
+        assert_eq!(
+            layer("rootdir.path = \"/usr\"").unwrap().rootdir.as_deref(),
+            Some("/usr")
+        );
+        assert_eq!(
+            got.files,
+            [("/etc/motd".to_string(), "hi:there\n".to_string())]
+        );
+        assert_eq!(got.dirs, ["/work"]);
+        assert_eq!(got.symlinks, ["usr/bin:/bin"]);
         for (text, key) in [
-            ("rootdir = { path = \"/srv/root\" }", "rootdir"),
+            ("rootdir.path = \"/nonexistent-hakoniwa\"", "rootdir.path"),
             (
-                "[[filesystem.dirs]]\ndestination = \"/d\"",
-                "filesystem.dirs",
+                "[[filesystem.files]]\ndestination = \"f\"\ncontents = \"\"",
+                "filesystem.files[0].destination",
             ),
             (
-                "[[filesystem.files]]\ndestination = \"/f\"\ncontents = \"\"",
-                "filesystem.files",
+                "[[filesystem.dirs]]\ndestination = \"/a:b\"",
+                "filesystem.dirs[0].destination",
             ),
             (
-                "[[filesystem.symlinks]]\noriginal = \"a\"\nlink = \"/b\"",
-                "filesystem.symlinks",
+                "[[filesystem.symlinks]]\noriginal = \"\"\nlink = \"/b\"",
+                "filesystem.symlinks[0].original",
+            ),
+            (
+                "[[filesystem.symlinks]]\noriginal = \"a\"\nlink = \"b\"",
+                "filesystem.symlinks[0].link",
             ),
         ] {
-            let (got, message) = error(text);
-            assert_eq!(got, key, "{text}");
-            assert!(message.contains("not supported yet"), "{message}");
+            assert_eq!(error(text).0, key, "{text}");
         }
     }
 }

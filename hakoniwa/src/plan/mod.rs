@@ -230,42 +230,59 @@ impl Plan {
         if !log::log_enabled!(log::Level::Info) {
             return;
         }
+        for (level, line) in self.describe() {
+            log::log!(level, "{line}");
+        }
+    }
+
+    /// What the sandbox will be, a line each: `Info` for namespaces, maps,
+    /// mounts, identity, limits, landlock, seccomp and the program; `Debug`
+    /// for every primitive step.
+    pub(crate) fn describe(&self) -> Vec<(log::Level, String)> {
+        use log::Level::{Debug, Info};
+        let mut lines = Vec::new();
         let names: Vec<String> = self.namespaces.iter().map(|ns| ns.to_string()).collect();
-        log::info!("namespaces: {}", names.join(" "));
+        lines.push((Info, format!("namespaces: {}", names.join(" "))));
         if let Some(maps) = &self.id_maps {
-            log::info!("{maps}");
+            lines.push((Info, maps.to_string()));
         }
         for step in self.mount_steps.iter().flatten() {
-            match step.kind {
-                mounts::StepKind::Dir { .. } | mounts::StepKind::File => {
-                    log::debug!("{}", step.what)
-                }
-                _ => log::info!("{}", step.what),
-            }
+            let level = match step.kind {
+                mounts::StepKind::Dir { .. } | mounts::StepKind::File => Debug,
+                _ => Info,
+            };
+            lines.push((level, step.what.clone()));
         }
         if let Some(hostname) = &self.hostname {
-            log::info!("hostname: {}", hostname.to_string_lossy());
+            lines.push((Info, format!("hostname: {}", hostname.to_string_lossy())));
         }
         if let Some(switch) = &self.switch {
-            log::info!(
-                "user: uid {}, gid {}, groups {:?}",
-                switch.uid,
-                switch.gid,
-                switch.groups
-            );
+            lines.push((
+                Info,
+                format!(
+                    "user: uid {}, gid {}, groups {:?}",
+                    switch.uid, switch.gid, switch.groups
+                ),
+            ));
         }
         if let Some(caps) = self.capabilities {
             let names: Vec<String> = (0..64)
                 .filter(|cap| caps.mask & (1 << cap) != 0)
                 .map(caps::name)
                 .collect();
-            log::info!("program capabilities: {}", names.join(" "));
+            lines.push((Info, format!("program capabilities: {}", names.join(" "))));
+        }
+        for (resource, soft, hard) in &self.rlimits {
+            lines.push((Info, format!("limit: {resource:?} {soft} (hard {hard})")));
+        }
+        if let Some(limit) = self.wall_time {
+            lines.push((Info, format!("limit: wall time {limit:?}")));
         }
         for step in self.landlock.iter().flat_map(|plan| plan.descriptions()) {
-            log::info!("{step}");
+            lines.push((Info, step.to_string()));
         }
         if let Some(enforcement) = self.landlock_enforcement.iter().find(|e| e.is_complete()) {
-            log::info!("{enforcement}");
+            lines.push((Info, enforcement.to_string()));
         }
         match &self.seccomp {
             Some(seccomp) => {
@@ -274,26 +291,41 @@ impl Plan {
                     .iter()
                     .map(|a| a.to_string())
                     .collect();
-                log::info!("seccomp profile: {}", seccomp.name);
-                log::debug!(
-                    "seccomp: {} rules, architectures {}, {} BPF instructions",
-                    seccomp.rules,
-                    arches.join(" "),
-                    seccomp.program.instructions.len()
-                );
+                lines.push((
+                    Info,
+                    format!(
+                        "seccomp profile: {} ({} rules)",
+                        seccomp.name, seccomp.rules
+                    ),
+                ));
+                lines.push((
+                    Debug,
+                    format!(
+                        "seccomp: architectures {}, {} BPF instructions",
+                        arches.join(" "),
+                        seccomp.program.instructions.len()
+                    ),
+                ));
             }
-            None => log::info!("seccomp: none (unconfined)"),
+            None => lines.push((Info, "seccomp: none (unconfined)".to_string())),
         }
         let exec = &self.exec;
         let args: Vec<_> = exec.args.iter().map(|a| a.to_string_lossy()).collect();
-        log::info!("program: {:?}", args);
+        lines.push((Info, format!("program: {args:?}")));
         for env in &exec.env {
-            log::info!("environment: {}", env.to_string_lossy());
+            lines.push((Info, format!("environment: {}", env.to_string_lossy())));
         }
-        log::info!("working directory: {}", exec.current_dir.to_string_lossy());
+        lines.push((
+            Info,
+            format!("working directory: {}", exec.current_dir.to_string_lossy()),
+        ));
         for candidate in &exec.candidates {
-            log::debug!("program candidate: {}", candidate.to_string_lossy());
+            lines.push((
+                Debug,
+                format!("program candidate: {}", candidate.to_string_lossy()),
+            ));
         }
+        lines
     }
 }
 

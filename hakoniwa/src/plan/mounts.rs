@@ -52,21 +52,41 @@ pub(crate) enum StepKind {
     Proc,
     /// A private devpts instance.
     Devpts { options: CString },
-    /// An overlayfs with these options (lowerdir, upperdir, workdir).
-    Overlay { options: CString },
+    /// An overlayfs: its lower layer is `lower` on the host side, or, when
+    /// `None`, what the sandbox has at the target; `rest` holds the other
+    /// options (upperdir, workdir…).
+    Overlay {
+        lower: Option<CString>,
+        rest: CString,
+    },
     /// A new file holding `contents`.
     Contents { contents: Vec<u8> },
     /// Makes the mount at the target read-only (not recursively).
     ReadOnly,
 }
 
-/// A step and the path it acts on (under [`NEW_ROOT`]).
+/// A step and the path it acts on.
 #[derive(Debug)]
 pub(crate) struct Step {
+    /// The full path while the steps run (under [`NEW_ROOT`], or in the
+    /// staging tmpfs).
     pub target: CString,
+    /// For a path inside the sandbox's root, the same path relative to it,
+    /// resolved by the child with the root as its root (`openat2`), so that
+    /// no symbolic link in a root directory or bind can lead a mount, a
+    /// directory or a file outside.
+    pub inside: Option<Inside>,
     pub kind: StepKind,
     /// What the step does, for error messages ("bind-mount /a to /b").
     pub what: String,
+}
+
+/// A path relative to the sandbox's root, and its parent and last name.
+#[derive(Debug)]
+pub(crate) struct Inside {
+    pub path: CString,
+    pub parent: CString,
+    pub name: CString,
 }
 
 /// The sandbox's root and everything in it, as steps.
@@ -211,7 +231,8 @@ fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
     steps.push(step(
         root,
         StepKind::Overlay {
-            options: overlay_options(&lower, upper, work)?,
+            lower: Some(c_string(lower)?),
+            rest: overlay_options(upper, work)?,
         },
         format!("mount the root directory {}", path.display()),
     )?);
@@ -257,7 +278,6 @@ fn plan_overlay(
 ) -> Result<()> {
     let target = sandbox_path("overlay target", target)?;
     make_dirs(steps, &target)?;
-    let lower = overlay_path(&target, NEW_ROOT)?;
     let (upper, work, what) = match upper {
         None => {
             let upper = format!("/.overlay-{index}-upper");
@@ -290,20 +310,20 @@ fn plan_overlay(
     steps.push(step(
         &target,
         StepKind::Overlay {
-            options: overlay_options(&lower, &upper, &work)?,
+            // The lower layer is found by the child, inside the root.
+            lower: None,
+            rest: overlay_options(&upper, &work)?,
         },
         what,
     )?);
     Ok(())
 }
 
-/// Overlayfs options. `userxattr`: in a user namespace overlayfs keeps its
-/// bookkeeping in `user.*` extended attributes, `trusted.*` being out of
-/// reach.
-fn overlay_options(lower: &str, upper: &str, work: &str) -> Result<CString> {
-    c_string(format!(
-        "lowerdir={lower},upperdir={upper},workdir={work},userxattr"
-    ))
+/// Overlayfs options after `lowerdir`. `userxattr`: in a user namespace
+/// overlayfs keeps its bookkeeping in `user.*` extended attributes,
+/// `trusted.*` being out of reach.
+fn overlay_options(upper: &str, work: &str) -> Result<CString> {
+    c_string(format!("upperdir={upper},workdir={work},userxattr"))
 }
 
 /// A path as overlayfs options take it, under `prefix`; the characters
@@ -327,6 +347,7 @@ fn overlay_path(path: &Path, prefix: &str) -> Result<String> {
 fn staging_dir(path: &str) -> Result<Step> {
     Ok(Step {
         target: c_string(path.to_string())?,
+        inside: None,
         kind: StepKind::Dir { mode: 0o755 },
         what: format!("create the staging directory {path}"),
     })
@@ -595,11 +616,33 @@ fn mount_point(path: &Path, is_dir: bool) -> Result<Step> {
 
 fn step(target: &Path, kind: StepKind, what: String) -> Result<Step> {
     let mut full = NEW_ROOT.as_bytes().to_vec();
-    if target != Path::new("/") {
+    let inside = if target == Path::new("/") {
+        None
+    } else {
         full.extend_from_slice(target.as_os_str().as_bytes());
-    }
+        let relative = |path: &Path| {
+            let text = path
+                .strip_prefix("/")
+                .unwrap_or(path)
+                .as_os_str()
+                .as_bytes();
+            c_string(if text.is_empty() {
+                b".".to_vec()
+            } else {
+                text.to_vec()
+            })
+        };
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        let name = target.file_name().unwrap_or_default().as_bytes().to_vec();
+        Some(Inside {
+            path: relative(target)?,
+            parent: relative(parent)?,
+            name: c_string(name)?,
+        })
+    };
     Ok(Step {
         target: c_string(full)?,
+        inside,
         kind,
         what,
     })
@@ -836,10 +879,13 @@ mod tests {
         assert!(mount_plan.root_read_only);
         assert_eq!(mount_plan.root_step, 2);
         match &mount_plan.steps.last().unwrap().kind {
-            StepKind::Overlay { options } => assert_eq!(
-                options.to_str().unwrap(),
-                "lowerdir=/oldroot/usr,upperdir=/.root-upper,workdir=/.root-work,userxattr"
-            ),
+            StepKind::Overlay { lower, rest } => {
+                assert_eq!(lower.as_ref().unwrap().to_str().unwrap(), "/oldroot/usr");
+                assert_eq!(
+                    rest.to_str().unwrap(),
+                    "upperdir=/.root-upper,workdir=/.root-work,userxattr"
+                );
+            }
             other => panic!("not an overlay: {other:?}"),
         }
         let err = plan(
