@@ -131,7 +131,9 @@ fn man(name: Option<&str>) -> Result<i32, CliError> {
         None => clap_mangen::Man::new(root),
         Some(name) => {
             let command = root.find_subcommand(name).ok_or_else(|| {
-                CliError::new(format!("no command {name:?} (run, completion or man)"))
+                CliError::new(format!(
+                    "no man page for {name:?}: the commands are run, completion and man"
+                ))
             })?;
             let page = command
                 .clone()

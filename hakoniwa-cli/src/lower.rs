@@ -50,6 +50,10 @@ pub(crate) fn lower(options: &Options) -> Result<(Container, Command), CliError>
             container.unshare(ns);
         }
     }
+    // Said outright, it overrides --unshare-network and --unshare-all.
+    if let Some(network) = &args.network {
+        container.network(network.clone());
+    }
     if let Some(spec) = &args.rootdir {
         let (dir, writable) = match spec.rsplit_once(':') {
             Some((dir, "rw")) => (dir, true),
@@ -136,6 +140,9 @@ pub(crate) fn lower(options: &Options) -> Result<(Container, Command), CliError>
     if let Some(limit) = args.limit_walltime {
         command.wait_timeout(limit);
     }
+    for &fd in &args.pass_fd {
+        command.pass_fd(fd);
+    }
     Ok((container, command))
 }
 
@@ -148,7 +155,10 @@ fn seccomp(container: &mut Container, args: &RunArgs) -> Result<(), CliError> {
             return Ok(());
         }
         "default" if args.allow_userns => Filter::hardened(UserNamespaces::Allow),
-        "default" => Filter::hardened(UserNamespaces::Deny),
+        "default" => {
+            container.seccomp_default();
+            return Ok(());
+        }
         "podman" => Filter::podman(),
         "audit" => Filter::audit(),
         path => Filter::from_file(path).map_err(hakoniwa::Error::from)?,

@@ -143,6 +143,7 @@ impl Options {
                 "unshare_cgroup" => args.unshare_cgroup = flags.unshare_cgroup,
                 "unshare_ipc" => args.unshare_ipc = flags.unshare_ipc,
                 "unshare_network" => args.unshare_network = flags.unshare_network,
+                "network" => args.network = flags.network.take(),
                 "unshare_uts" => args.unshare_uts = flags.unshare_uts,
                 "rootfs" => args.rootfs = std::mem::take(&mut flags.rootfs),
                 "rootdir" => args.rootdir = flags.rootdir.take(),
@@ -190,6 +191,7 @@ impl Options {
                 "landlock_restrict_tcp_connect" => args.landlock_restrict_tcp_connect = true,
                 "report" => args.report = flags.report.take(),
                 "status_fd" => args.status_fd = flags.status_fd,
+                "pass_fd" => args.pass_fd.append(&mut flags.pass_fd),
                 "seccomp" => args.seccomp = std::mem::take(&mut flags.seccomp),
                 "allow_userns" => args.allow_userns = flags.allow_userns,
                 "command" => args.command = std::mem::take(&mut flags.command),
@@ -291,8 +293,9 @@ mod tests {
     /// A value that `id`'s parser accepts.
     fn sample_value(id: &str) -> String {
         let value = match id {
-            "uidmap" | "gidmap" | "status_fd" => "3",
+            "uidmap" | "gidmap" | "status_fd" | "pass_fd" => "3",
             "userns" => "auto",
+            "network" => "pasta",
             "landlock_restrict" => "fs",
             "landlock_tcp_bind" | "landlock_tcp_connect" => "80",
             "landlock_scope" => "signal",

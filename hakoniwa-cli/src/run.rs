@@ -50,6 +50,10 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub unshare_network: bool,
 
+    /// Network: none (only lo), host (the host's), pasta (its own, connected by pasta; pasta:-t,8080,-T,5432 adds pasta options)
+    #[arg(long, value_name = "none|host|pasta[:OPTIONS]", value_parser = values::network)]
+    pub network: Option<hakoniwa::Network>,
+
     /// Create a new uts namespace
     #[arg(long)]
     pub unshare_uts: bool,
@@ -225,6 +229,10 @@ pub(crate) struct RunArgs {
     /// Write a JSON report of the run to PATH (or - for stdout) when it ends
     #[arg(long, value_name = "PATH|-")]
     pub report: Option<String>,
+
+    /// Let the program inherit descriptor FD (same number); every other one but 0, 1, 2 is closed; repeatable
+    #[arg(long, value_name = "FD")]
+    pub pass_fd: Vec<i32>,
 
     /// Write JSON lines to file descriptor FD: one when the program starts, one when it ends
     #[arg(long, value_name = "FD")]

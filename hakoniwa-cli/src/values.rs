@@ -115,9 +115,65 @@ pub(crate) fn id_map(value: &str) -> Result<(u32, Option<u32>, u32), String> {
     Ok((inside, host, count))
 }
 
+/// `none`, `host`, `pasta` or `pasta:OPTIONS`, pasta's options separated
+/// by commas. A word that does not start with `-` right after another such
+/// word continues that value, so that a port list keeps its commas:
+/// `pasta:-t,22,25,-T,5432` passes `-t 22,25 -T 5432`.
+pub(crate) fn network(value: &str) -> Result<hakoniwa::Network, String> {
+    use hakoniwa::{Network, Pasta};
+    match value.split_once(':') {
+        None if value == "none" => Ok(Network::None),
+        None if value == "host" => Ok(Network::Host),
+        None if value == "pasta" => Ok(Pasta::new().into()),
+        Some(("pasta", options)) => {
+            let mut pasta = Pasta::new();
+            pasta.args(pasta_options(options));
+            Ok(pasta.into())
+        }
+        Some(("none" | "host", _)) => Err(format!("{value:?}: only pasta takes options")),
+        _ => Err(format!(
+            "{value:?} is not a network (none, host, pasta or pasta:OPTIONS)"
+        )),
+    }
+}
+
+fn pasta_options(list: &str) -> Vec<String> {
+    let mut options: Vec<String> = Vec::new();
+    let mut after_value = false;
+    for word in list.split(',').filter(|word| !word.is_empty()) {
+        let is_value = !word.starts_with('-');
+        match options.last_mut() {
+            Some(last) if is_value && after_value => {
+                last.push(',');
+                last.push_str(word);
+            }
+            _ => options.push(word.to_string()),
+        }
+        after_value = is_value;
+    }
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks() {
+        use hakoniwa::{Network, Pasta};
+        assert_eq!(network("none"), Ok(Network::None));
+        assert_eq!(network("host"), Ok(Network::Host));
+        assert_eq!(network("pasta"), Ok(Network::Pasta(Pasta::new())));
+        let Ok(Network::Pasta(pasta)) = network("pasta:-t,22,25,-T,5432,--map-gw,-u,~53") else {
+            panic!("not pasta");
+        };
+        assert_eq!(
+            pasta.get_args(),
+            ["-t", "22,25", "-T", "5432", "--map-gw", "-u", "~53"]
+        );
+        assert!(network("host:-t,80").is_err());
+        assert!(network("slirp4netns").is_err());
+    }
 
     #[test]
     fn sizes_take_binary_suffixes() {

@@ -104,8 +104,16 @@ fn example_build_profile_builds_offline_within_limits(caller: &Caller) {
         .output()
         .json();
     assert_eq!(limits["cpu"], serde_json::json!([600, 601]), "{limits}");
-    assert_eq!(limits["nofile"], serde_json::json!([1024, 1024]), "{limits}");
-    assert_eq!(limits["as"], serde_json::json!([4u64 << 30, 4u64 << 30]), "{limits}");
+    assert_eq!(
+        limits["nofile"],
+        serde_json::json!([1024, 1024]),
+        "{limits}"
+    );
+    assert_eq!(
+        limits["as"],
+        serde_json::json!([4u64 << 30, 4u64 << 30]),
+        "{limits}"
+    );
 }
 
 fn example_gui_profile_dry_run_shows_home_and_display_socket(caller: &Caller) {
@@ -226,10 +234,14 @@ fn dry_run_prints_the_plan_of_flags_without_running(caller: &Caller) {
         "working directory: /".to_string(),
     ];
     for line in expected {
-        assert!(plan.lines().any(|l| l == line), "no line {line:?}\n{outcome}");
+        assert!(
+            plan.lines().any(|l| l == line),
+            "no line {line:?}\n{outcome}"
+        );
     }
     assert!(
-        plan.lines().any(|l| l.starts_with("seccomp profile: default (")),
+        plan.lines()
+            .any(|l| l.starts_with("seccomp profile: default (")),
         "{outcome}"
     );
 }
@@ -286,12 +298,12 @@ fn profile_errors_name_the_file_and_the_place(caller: &Caller) {
         (
             "key",
             "mounts = [{ source = \"/usr\" }, { source = \"/etc\", rw = 1 }]\n",
-            ":1:51: mounts[1].rw: invalid type: integer `1`, expected a boolean",
+            ":1:56: mounts[1].rw: invalid type: integer `1`, expected a boolean",
         ),
         (
             "unknown",
             "[command]\ncmdline = [\"sh\"]\ncwdir = \"/\"\n",
-            ": command.cwdir: unknown field `cwdir`",
+            ":3:1: command.cwdir: unknown field `cwdir`, expected `cmdline` or `cwd`",
         ),
         (
             "value",
@@ -333,17 +345,23 @@ fn completions_and_man_pages_are_generated(caller: &Caller) {
 
     let outcome = caller.hakoniwa(&["man"]).output();
     let page = &outcome.success().stdout;
-    assert!(page.starts_with(".ie") || page.contains(".TH hakoniwa"), "{outcome}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH hakoniwa"),
+        "{outcome}"
+    );
     assert!(page.contains("completion"), "{outcome}");
     let outcome = caller.hakoniwa(&["man", "run"]).output();
     let page = &outcome.success().stdout;
     assert!(page.contains(".TH hakoniwa-run 1"), "{outcome}");
-    assert!(page.contains("hakoniwa\\-run \\- Run a command"), "{outcome}");
+    assert!(
+        page.contains("hakoniwa\\-run \\- Run a command"),
+        "{outcome}"
+    );
     for flag in ["\\-\\-config", "\\-\\-dry\\-run", "\\-\\-bindmount\\-ro"] {
         assert!(page.contains(flag), "no {flag} in the man page\n{outcome}");
     }
     caller
         .hakoniwa(&["man", "nope"])
         .output()
-        .assert_setup_failure("no command \"nope\"");
+        .assert_setup_failure("no man page for \"nope\"");
 }

@@ -22,6 +22,8 @@
 //! hakoniwa-probe read PATH | exec PATH [ARG...] | tcp-bind PORT | tcp-connect PORT
 //!                | signal PID | abstract-connect NAME
 //!                               attempts landlock may refuse (see access.rs)
+//! hakoniwa-probe tcp-serve ADDR | tcp-request ADDR TEXT | udp-recv ADDR | udp-send ADDR TEXT
+//!                               one exchange through the sandbox's network (see net.rs)
 //! hakoniwa-probe syscall NAME  attempt a syscall seccomp may refuse (see syscalls.rs)
 //! hakoniwa-probe syscall-loop NAME N
 //!                               time N calls of getppid or personality
@@ -39,6 +41,7 @@ mod actions;
 mod facts;
 mod limits;
 mod mountinfo;
+mod net;
 mod sys;
 mod syscalls;
 
@@ -91,6 +94,10 @@ fn main() -> ExitCode {
         ["syscall-loop", name, count] => match count.parse() {
             Ok(count) => syscalls::time_loop(name, count),
             Err(_) => return usage(&format!("not a count: {count}")),
+        },
+        [command, rest @ ..] if net::COMMANDS.contains(command) => match net::run(command, rest) {
+            Ok(report) => report,
+            Err(problem) => return usage(&problem),
         },
         [command, rest @ ..] if access::COMMANDS.contains(command) => {
             match access::run(command, rest) {

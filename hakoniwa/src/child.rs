@@ -9,6 +9,7 @@ use nix::unistd::Pid;
 
 use crate::error::{io_error, Error, Result};
 use crate::metrics::Rusage;
+use crate::network::pasta::PastaProcess;
 use crate::plan::Descriptions;
 use crate::runtime::channel::{Message, ParentEnd};
 use crate::runtime::Spawned;
@@ -25,6 +26,8 @@ pub struct Child {
     channel: ParentEnd,
     descriptions: Descriptions,
     status: Option<ExitStatus>,
+    /// pasta, ended when the sandbox has ended (or when dropped).
+    pasta: Option<PastaProcess>,
     /// The program's standard input, when piped.
     pub stdin: Option<io::PipeWriter>,
     /// The program's standard output, when piped.
@@ -75,6 +78,7 @@ impl Child {
             channel: spawned.channel,
             descriptions,
             status: None,
+            pasta: spawned.pasta,
             stdin,
             stdout,
             stderr,
@@ -122,6 +126,7 @@ impl Child {
         }
         let init_status =
             sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
+        self.end_pasta();
         Ok(self.conclude(report, init_status))
     }
 
@@ -135,6 +140,7 @@ impl Child {
                 Some(status) => status,
                 None => return Ok(None),
             };
+        self.end_pasta();
         let mut report = Report::default();
         while let Some(message) = self.channel.recv(true).map_err(Error::Channel)? {
             report.add(message)?;
@@ -179,6 +185,13 @@ impl Child {
         status.landlock = self.descriptions.landlock_enforcement.clone();
         self.status = Some(status.clone());
         status
+    }
+
+    /// The sandbox has ended: pasta has nothing left to connect.
+    fn end_pasta(&mut self) {
+        if let Some(pasta) = self.pasta.take() {
+            pasta.end();
+        }
     }
 
     fn process_error(&self, action: &'static str, errno: Errno) -> Error {

@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,6 +56,7 @@ pub struct Command {
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) current_dir: Option<PathBuf>,
     pub(crate) wait_timeout: Option<Duration>,
+    pass_fds: Vec<RawFd>,
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
@@ -70,6 +71,7 @@ impl Command {
             envs: Vec::new(),
             current_dir: None,
             wait_timeout: None,
+            pass_fds: Vec::new(),
             stdin: None,
             stdout: None,
             stderr: None,
@@ -130,6 +132,16 @@ impl Command {
     /// seconds (`u64`, as in hakoniwa 1.x) or a `Duration`.
     pub fn wait_timeout<T: Into<WallTime>>(&mut self, limit: T) -> &mut Self {
         self.wait_timeout = Some(limit.into().0);
+        self
+    }
+
+    /// Lets the program inherit the caller's descriptor `fd`, with the same
+    /// number (it must be open, and above 2). Every other descriptor but the
+    /// standard streams is closed before the program runs.
+    pub fn pass_fd(&mut self, fd: RawFd) -> &mut Self {
+        if !self.pass_fds.contains(&fd) {
+            self.pass_fds.push(fd);
+        }
         self
     }
 
@@ -221,6 +233,7 @@ impl Command {
             stdin: child_in,
             stdout: child_out,
             stderr: child_err,
+            pass: checked_pass_fds(&self.pass_fds)?,
         };
         let spawned = runtime::spawn(&plan, stdio)?;
         Ok(Child::new(
@@ -289,6 +302,20 @@ impl Stream {
             Stream::Error => "error",
         }
     }
+}
+
+/// The descriptors to pass, sorted, after checking each is open and not a
+/// standard stream.
+fn checked_pass_fds(fds: &[RawFd]) -> Result<Vec<RawFd>> {
+    let mut checked = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        if fd <= 2 || crate::sys::fd_flags(fd).is_err() {
+            return Err(Error::PassFd { fd });
+        }
+        checked.push(fd);
+    }
+    checked.sort_unstable();
+    Ok(checked)
 }
 
 /// The program's end of a stream and the caller's end, if any.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::landlock::Ruleset;
+use crate::network::{Network, Pasta};
 use crate::seccomp::{Filter, UserNamespaces};
 
 /// A Linux namespace the sandbox may get a new instance of.
@@ -147,6 +148,30 @@ impl fmt::Display for Rlimit {
     }
 }
 
+/// Which seccomp filter the program gets.
+#[derive(Clone, Debug)]
+pub(crate) enum Seccomp {
+    /// `default`, built at spawn time.
+    Default,
+    /// A filter given by the caller.
+    Filter(Filter),
+    /// None.
+    Unconfined,
+}
+
+impl Seccomp {
+    /// The filter to compile, if any.
+    pub(crate) fn filter(&self) -> Option<std::borrow::Cow<'_, Filter>> {
+        match self {
+            Seccomp::Default => Some(std::borrow::Cow::Owned(Filter::hardened(
+                UserNamespaces::Deny,
+            ))),
+            Seccomp::Filter(filter) => Some(std::borrow::Cow::Borrowed(filter)),
+            Seccomp::Unconfined => None,
+        }
+    }
+}
+
 /// Switches that change how the runtime behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -247,7 +272,9 @@ pub struct Container {
     pub(crate) cap_drop: Vec<String>,
     pub(crate) runctls: BTreeSet<Runctl>,
     pub(crate) landlock: Option<Ruleset>,
-    pub(crate) seccomp: Option<Filter>,
+    pub(crate) seccomp: Seccomp,
+    /// pasta's options, when the network is [`Network::Pasta`].
+    pub(crate) pasta: Option<Pasta>,
 }
 
 impl Default for Container {
@@ -265,7 +292,7 @@ impl Container {
     pub fn new() -> Self {
         let mut container = Self::empty();
         container
-            .seccomp_filter(Filter::hardened(UserNamespaces::Deny))
+            .seccomp_default()
             .unshare(Namespace::User)
             .unshare(Namespace::Mount)
             .unshare(Namespace::Pid)
@@ -290,7 +317,8 @@ impl Container {
             cap_drop: Vec::new(),
             runctls: BTreeSet::new(),
             landlock: None,
-            seccomp: None,
+            seccomp: Seccomp::Unconfined,
+            pasta: None,
         }
     }
 
@@ -459,6 +487,24 @@ impl Container {
         self
     }
 
+    /// Chooses the sandbox's network: [`Network::None`] (a new network
+    /// namespace with only `lo`, up), [`Network::Host`] (the caller's), or
+    /// [`Network::Pasta`] (a new one that `pasta` connects to the host's
+    /// network before the program starts; it needs the user namespace).
+    /// Replaces an earlier choice, and [`unshare`](Self::unshare) or
+    /// [`share`](Self::share) of [`Namespace::Network`].
+    pub fn network<T: Into<Network>>(&mut self, network: T) -> &mut Self {
+        self.pasta = None;
+        match network.into() {
+            Network::None => self.unshare(Namespace::Network),
+            Network::Host => self.share(Namespace::Network),
+            Network::Pasta(pasta) => {
+                self.pasta = Some(pasta);
+                self.unshare(Namespace::Network)
+            }
+        }
+    }
+
     /// Sets the sandbox's hostname; implies a new UTS namespace.
     pub fn hostname(&mut self, name: &str) -> &mut Self {
         self.hostname = Some(name.to_string());
@@ -571,13 +617,21 @@ impl Container {
     /// replaces an earlier filter. If the filter cannot be installed, the
     /// program does not run.
     pub fn seccomp_filter(&mut self, filter: Filter) -> &mut Self {
-        self.seccomp = Some(filter);
+        self.seccomp = Seccomp::Filter(filter);
+        self
+    }
+
+    /// Installs the `default` profile ([`Filter::hardened`] without new
+    /// user namespaces), which [`Container::new`] chooses. It is built when
+    /// a command spawns, so choosing another costs nothing.
+    pub fn seccomp_default(&mut self) -> &mut Self {
+        self.seccomp = Seccomp::Default;
         self
     }
 
     /// Runs the program without a seccomp filter.
     pub fn seccomp_unconfined(&mut self) -> &mut Self {
-        self.seccomp = None;
+        self.seccomp = Seccomp::Unconfined;
         self
     }
 

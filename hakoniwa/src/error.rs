@@ -112,6 +112,12 @@ pub enum Error {
         /// The directories tried.
         candidates: String,
     },
+    /// A descriptor to pass to the program that cannot be passed.
+    #[error("invalid descriptor to pass {fd}: not open, or a standard stream")]
+    PassFd {
+        /// The descriptor.
+        fd: i32,
+    },
     /// The standard input, output or error could not be prepared.
     #[error("failed to prepare the program's standard {stream}")]
     Stdio {
@@ -222,6 +228,37 @@ pub enum Error {
         /// How to get the rights, or to run without them.
         hint: String,
     },
+    /// A network configuration the sandbox cannot be built with.
+    #[error("invalid network: {reason}")]
+    Network {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A pasta option that hakoniwa sets itself.
+    #[error("invalid pasta option {option}: {reason}")]
+    PastaOption {
+        /// The option, in its long form.
+        option: String,
+        /// Why hakoniwa sets it.
+        reason: &'static str,
+    },
+    /// `pasta` could not be started: missing, or not executable.
+    #[error("failed to start pasta for the sandbox's network")]
+    PastaStart {
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `pasta` ended, or hung, before it had configured the network.
+    #[error("pasta failed to set up the sandbox's network ({status}): {message}")]
+    Pasta {
+        /// How it ended ("exit code 1").
+        status: String,
+        /// What it said about it on stderr.
+        message: String,
+        /// What may fix it, when the cause is known.
+        hint: Option<String>,
+    },
     /// The seccomp profile cannot be loaded or compiled; the message names
     /// the profile and the entry.
     #[error(transparent)]
@@ -237,13 +274,19 @@ impl Error {
     /// A suggestion that may fix the error, when one is known.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Namespaces { hint, .. } | Error::IdMapHelper { hint, .. } => hint.as_deref(),
+            Error::Namespaces { hint, .. }
+            | Error::IdMapHelper { hint, .. }
+            | Error::Pasta { hint, .. } => hint.as_deref(),
             Error::SubordinateIds { hint, .. } => Some(hint),
             Error::UnknownCapability { .. } => Some(
                 "names are those of capabilities(7), with or without CAP_: SYS_ADMIN, NET_RAW...",
             ),
             Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
             Error::Landlock { hint, .. } => Some(hint),
+            Error::PastaStart { source } if source.kind() == io::ErrorKind::NotFound => Some(
+                "networking with pasta needs the passt package: apt install passt (Debian, Ubuntu), \
+                 dnf install passt (Fedora); pasta is looked up in PATH",
+            ),
             _ => None,
         }
     }

@@ -183,6 +183,16 @@ fn apply(step: &Step) -> Result<(), Errno> {
             | StepKind::Contents { .. },
             None,
         ) => make_entry(&step.kind, None, &step.target),
+        // What may not exist on this kernel is skipped.
+        (StepKind::Mask | StepKind::ReadOnlyInPlace, Some(inside)) => {
+            match open_inside(&inside.path, false) {
+                Err(Errno::ENOENT) => Ok(()),
+                Err(errno) => Err(errno),
+                Ok(fd) => mount_at(&step.kind, At::Inside(fd), || {
+                    open_inside(&inside.path, false)
+                }),
+            }
+        }
         (_, Some(inside)) => mount_at(
             &step.kind,
             At::Inside(open_inside(&inside.path, false)?),
@@ -275,6 +285,40 @@ fn mount_at(
             Some(options),
         ),
         StepKind::ReadOnly => sys::mount_setattr_fd(&reopen()?, false, MOUNT_ATTR_RDONLY),
+        StepKind::Mask => {
+            let is_dir = match &at {
+                At::Inside(fd) => stat::fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                At::Staging(_) => return Err(Errno::EINVAL),
+            };
+            if is_dir {
+                fs(
+                    c"tmpfs",
+                    MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOEXEC,
+                    Some(c"size=0,mode=0555"),
+                )
+            } else {
+                mount::mount(
+                    Some(c"/oldroot/dev/null"),
+                    target,
+                    None::<&CStr>,
+                    MsFlags::MS_BIND,
+                    None::<&CStr>,
+                )
+            }
+        }
+        StepKind::ReadOnlyInPlace => {
+            mount::mount(
+                Some(target),
+                target,
+                None::<&CStr>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&CStr>,
+            )?;
+            sys::mount_setattr_fd(&reopen()?, true, MOUNT_ATTR_RDONLY)
+        }
         StepKind::Overlay { lower, rest } => {
             // The lower layer inside the root is named by its descriptor.
             let lower: &[u8] = match (lower, &at) {

@@ -86,6 +86,18 @@ pub(crate) fn dup_above(fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
     Errno::result(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
 }
 
+/// Clears close-on-exec on `fd`.
+pub(crate) fn clear_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
+/// The descriptor flags of `fd`; fails when it is not open.
+pub(crate) fn fd_flags(fd: RawFd) -> Result<i32, Errno> {
+    // SAFETY: plain system call on integers.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFD) })
+}
+
 /// Closes every descriptor in `first..=last`.
 pub(crate) fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: the descriptors closed are not used afterwards by this process:

@@ -192,6 +192,11 @@ fn options(layer: Layer) -> Options {
     match layer.network {
         Some(NetworkMode::None) => _ = unshared.insert(Namespace::Network, true),
         Some(NetworkMode::Host) => _ = unshared.insert(Namespace::Network, false),
+        Some(NetworkMode::Pasta(options)) => {
+            let mut pasta = hakoniwa::Pasta::new();
+            pasta.args(options);
+            args.network = Some(pasta.into());
+        }
         None => {}
     }
     let unshared = |namespace| unshared.get(&namespace).copied().unwrap_or(false);

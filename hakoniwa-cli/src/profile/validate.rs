@@ -76,12 +76,14 @@ pub(crate) enum Mount {
     Devfs(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum NetworkMode {
     /// A new network namespace with only loopback.
     None,
     /// The caller's network namespace.
     Host,
+    /// A new network namespace connected by pasta, with these options.
+    Pasta(Vec<String>),
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -207,13 +209,6 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
     Ok(layer)
 }
 
-fn not_yet(key: &str, flag: &str) -> Invalid {
-    invalid(
-        key,
-        format!("not supported yet: it maps to {flag}, which this hakoniwa does not have yet"),
-    )
-}
-
 fn non_empty(value: String, key: &str) -> Result<String, Invalid> {
     if value.is_empty() {
         return Err(invalid(key, "empty"));
@@ -330,7 +325,7 @@ fn network(network: model::Network) -> Result<NetworkMode, Invalid> {
     let mode = match network.mode.as_str() {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        "pasta" => return Err(not_yet("network.mode", "--network pasta")),
+        "pasta" => return Ok(NetworkMode::Pasta(network.options)),
         other => {
             return Err(invalid(
                 "network.mode",
@@ -630,9 +625,12 @@ mod tests {
             layer("[network]\nmode = \"host\"").unwrap().network,
             Some(NetworkMode::Host)
         );
-        let (key, message) = error("[network]\nmode = \"pasta\"\noptions = [\"-T\", \"auto\"]");
-        assert_eq!(key, "network.mode");
-        assert!(message.contains("not supported yet"), "{message}");
+        assert_eq!(
+            layer("[network]\nmode = \"pasta\"\noptions = [\"-T\", \"auto\"]")
+                .unwrap()
+                .network,
+            Some(NetworkMode::Pasta(vec!["-T".into(), "auto".into()]))
+        );
         assert_eq!(error("network.mode = \"slirp\"").0, "network.mode");
         assert_eq!(
             error("network = { mode = \"none\", options = [\"-T\"] }").0,

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
 use crate::landlock::{self, Enforcement};
+use crate::network::pasta::PastaPlan;
 use crate::passwd;
 use crate::runtime::channel::Stage;
 use crate::seccomp::compile::{self, Compiled, Target};
@@ -60,6 +61,9 @@ pub(crate) struct Plan {
     pub hostname: Option<CString>,
     /// Whether init brings up `lo`: the network namespace is new.
     pub loopback: bool,
+    /// pasta's command line, when the parent connects the network
+    /// namespace with it.
+    pub pasta: Option<PastaPlan>,
     pub exec: ExecPlan,
     /// The capability sets of the program; `None` leaves them as they are.
     pub capabilities: Option<CapPlan>,
@@ -157,6 +161,25 @@ impl Plan {
             &container.cap_drop,
         )?;
 
+        // pasta joins the sandbox's user namespace, which the parent holds
+        // back until pasta is ready (see `runtime::release`).
+        let pasta = match &container.pasta {
+            Some(_) if !has(Namespace::Network) => {
+                return Err(Error::Network {
+                    reason:
+                        "pasta needs a new network namespace, and the container shares the caller's",
+                })
+            }
+            Some(_) if !has(Namespace::User) => {
+                return Err(Error::Network {
+                    reason:
+                        "pasta needs a new user namespace, and the container shares the caller's",
+                })
+            }
+            Some(pasta) => Some(PastaPlan::new(pasta)?),
+            None => None,
+        };
+
         let hostname = match &container.hostname {
             Some(name) => Some(c_string("hostname", name.as_bytes().to_vec())?),
             None => None,
@@ -175,10 +198,10 @@ impl Plan {
         }
 
         // Rules that depend on capabilities see those the program keeps.
-        let seccomp = match &container.seccomp {
+        let seccomp = match container.seccomp.filter() {
             Some(filter) => {
                 let capabilities = capabilities.map(|caps| caps.mask);
-                Some(compile::compile(filter, &Target::current(capabilities)?)?)
+                Some(compile::compile(&filter, &Target::current(capabilities)?)?)
             }
             None => None,
         };
@@ -202,6 +225,7 @@ impl Plan {
             staging_dir,
             pid_namespace: has(Namespace::Pid),
             loopback: has(Namespace::Network),
+            pasta,
             hostname,
             exec: ExecPlan::new(command)?,
             capabilities,
@@ -252,6 +276,9 @@ impl Plan {
                 _ => Info,
             };
             lines.push((level, step.what.clone()));
+        }
+        if let Some(pasta) = &self.pasta {
+            lines.push((Info, format!("network: {}", pasta.describe())));
         }
         if let Some(hostname) = &self.hostname {
             lines.push((Info, format!("hostname: {}", hostname.to_string_lossy())));

@@ -63,6 +63,11 @@ pub(crate) enum StepKind {
     Contents { contents: Vec<u8> },
     /// Makes the mount at the target read-only (not recursively).
     ReadOnly,
+    /// Hides the target, if it exists: an empty read-only tmpfs over a
+    /// directory, the host's `/dev/null` over a file.
+    Mask,
+    /// Binds the target, if it exists, onto itself read-only.
+    ReadOnlyInPlace,
 }
 
 /// A step and the path it acts on.
@@ -120,15 +125,7 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
                 writable,
             } => plan_bind(&mut steps, source, target, *writable)?,
             Mount::Tmpfs { target, options } => plan_tmpfs(&mut steps, target, options)?,
-            Mount::Procfs { target } => {
-                let target = sandbox_path("mount target", target)?;
-                make_dirs(&mut steps, &target)?;
-                steps.push(step(
-                    &target,
-                    StepKind::Proc,
-                    format!("mount proc on {}", target.display()),
-                )?);
-            }
+            Mount::Procfs { target } => plan_proc(&mut steps, target)?,
             Mount::Devfs { target } => plan_devfs(&mut steps, target)?,
             Mount::Symlink { original, link } => {
                 let link = sandbox_path("symlink", link)?;
@@ -237,6 +234,48 @@ fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
         format!("mount the root directory {}", path.display()),
     )?);
     Ok(true)
+}
+
+/// Entries of `/proc` that reach the host kernel: hidden, as OCI runtimes
+/// hide them by default (runc's `maskedPaths`).
+const PROC_MASKED: [&str; 10] = [
+    "acpi",
+    "asound",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+/// Entries of `/proc` that act on the host kernel: read-only (runc's
+/// `readonlyPaths`).
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// A proc filesystem, with the entries that reach the host kernel hidden or
+/// read-only.
+fn plan_proc(steps: &mut Vec<Step>, target: &Path) -> Result<()> {
+    let target = sandbox_path("mount target", target)?;
+    make_dirs(steps, &target)?;
+    steps.push(step(
+        &target,
+        StepKind::Proc,
+        format!("mount proc on {}", target.display()),
+    )?);
+    for name in PROC_MASKED {
+        let path = target.join(name);
+        let what = format!("hide {}", path.display());
+        steps.push(step(&path, StepKind::Mask, what)?);
+    }
+    for name in PROC_READ_ONLY {
+        let path = target.join(name);
+        let what = format!("make {} read-only", path.display());
+        steps.push(step(&path, StepKind::ReadOnlyInPlace, what)?);
+    }
+    Ok(())
 }
 
 fn plan_tmpfs(steps: &mut Vec<Step>, target: &Path, options: &TmpfsOptions) -> Result<()> {
@@ -820,6 +859,21 @@ mod tests {
         );
         // Mount points that exist already are not touched.
         assert!(host_leftovers(&[tmpfs("/etc")], Some(Path::new("/"))).is_empty());
+    }
+
+    #[test]
+    fn proc_hides_and_protects_what_reaches_the_host_kernel() {
+        let steps = user_steps(&[Mount::Procfs {
+            target: "/proc".into(),
+        }])
+        .unwrap();
+        let whats: Vec<&str> = steps.iter().map(|s| s.what.as_str()).collect();
+        assert!(whats.contains(&"hide /proc/kcore"), "{whats:?}");
+        assert!(whats.contains(&"make /proc/sys read-only"), "{whats:?}");
+        assert!(
+            whats.contains(&"make /proc/sysrq-trigger read-only"),
+            "{whats:?}"
+        );
     }
 
     #[test]

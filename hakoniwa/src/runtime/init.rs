@@ -125,8 +125,12 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
         sys::set_alarm(limit).map_err(at(Stage::WallTime))?;
     }
     // 9. Init keeps no stream of the program's: the caller sees end of file
-    //    when the program and its children close theirs.
+    //    when the program and its children close theirs. Nor the descriptors
+    //    passed to the program.
     let _ = sys::close_range(0, 2);
+    for &fd in &stdio.pass {
+        let _ = sys::close_range(fd as u32, fd as u32);
+    }
     let program = Supervised {
         pid: program,
         started,
@@ -168,11 +172,19 @@ fn supervise(mut program: Supervised, waited: &SigSet) -> Result<(), Failure> {
             Err(errno) => return Err((Stage::Signals, 0, errno)),
         };
         let signo = info.ssi_signo as i32;
+        // Processes of the sandbox may signal init too: only the kernel's
+        // timer counts as the wall-time limit, and only signals from outside
+        // the sandbox (a sender outside the pid namespace shows as pid 0)
+        // are passed on.
+        let from_kernel = info.ssi_code == SI_KERNEL;
+        let from_outside = !program.pid_namespace || info.ssi_pid == 0;
         if signo == libc::SIGCHLD {
             program.reap();
         } else if signo == libc::SIGALRM {
-            program.time_out();
-        } else if info.ssi_code != SI_KERNEL {
+            if from_kernel {
+                program.time_out();
+            }
+        } else if !from_kernel && from_outside {
             if let Ok(signal) = Signal::try_from(signo) {
                 let _ = signal::kill(program.pid, signal);
             }

@@ -20,6 +20,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{io_error, Error, Result};
+use crate::network::pasta::PastaProcess;
 use crate::plan::Plan;
 use crate::sys::{self, Forked};
 
@@ -32,6 +33,8 @@ pub(crate) struct ChildStdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// Descriptors passed on purpose, sorted; they keep their numbers.
+    pub pass: Vec<RawFd>,
 }
 
 /// The first descriptor above the standard streams, where they are staged
@@ -40,8 +43,9 @@ const STAGING_FD: RawFd = 3;
 
 impl ChildStdio {
     /// Child side: puts the streams on 0, 1 and 2 and closes every other
-    /// descriptor but `keep`.
-    fn install(&self, keep: RawFd) -> Result<(), Errno> {
+    /// descriptor but `channel` and the passed ones, which lose
+    /// close-on-exec.
+    fn install(&self, channel: RawFd) -> Result<(), Errno> {
         let streams = [&self.stdin, &self.stdout, &self.stderr];
         // Two passes, so that a source that is itself 0, 1 or 2 is not
         // overwritten before it is used.
@@ -57,12 +61,38 @@ impl ChildStdio {
             }
         }
         // Everything else goes: what the caller held, with or without
-        // close-on-exec, must not reach the sandbox.
-        let keep = keep as u32;
-        if keep > STAGING_FD as u32 {
-            sys::close_range(STAGING_FD as u32, keep - 1)?;
+        // close-on-exec, must not reach the sandbox. Closed range by range
+        // between the kept descriptors (both lists are sorted; the channel
+        // is never a passed one, which was open when it was made).
+        let mut next = STAGING_FD as u32;
+        for fd in self.sorted_keep(channel) {
+            let fd = fd as u32;
+            if fd > next {
+                sys::close_range(next, fd - 1)?;
+            }
+            next = fd + 1;
         }
-        sys::close_range(keep + 1, u32::MAX)
+        sys::close_range(next, u32::MAX)?;
+        for &fd in &self.pass {
+            sys::clear_cloexec(fd)?;
+        }
+        Ok(())
+    }
+
+    /// The channel merged into the sorted passed descriptors, without
+    /// allocating.
+    fn sorted_keep(&self, channel: RawFd) -> impl Iterator<Item = RawFd> + '_ {
+        let before = self
+            .pass
+            .iter()
+            .copied()
+            .take_while(move |fd| *fd < channel);
+        let after = self
+            .pass
+            .iter()
+            .copied()
+            .skip_while(move |fd| *fd < channel);
+        before.chain(std::iter::once(channel)).chain(after)
     }
 }
 
@@ -71,6 +101,8 @@ impl ChildStdio {
 pub(crate) struct Spawned {
     pub pid: Pid,
     pub channel: ParentEnd,
+    /// pasta, when it connects the sandbox's network; ended when dropped.
+    pub pasta: Option<PastaProcess>,
 }
 
 /// Creates the sandbox and starts the program in it.
@@ -85,11 +117,12 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
     };
     drop(sandbox_end);
     drop(stdio);
-    let spawned = Spawned {
+    let mut spawned = Spawned {
         pid,
         channel: parent_end,
+        pasta: None,
     };
-    if let Err(err) = release(plan, &spawned) {
+    if let Err(err) = release(plan, &mut spawned) {
         let _ = signal::kill(pid, Signal::SIGKILL);
         let _ = sys::wait_child(pid);
         return Err(err);
@@ -97,10 +130,15 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
     Ok(spawned)
 }
 
-/// Writes the id maps and lets init go on.
-fn release(plan: &Plan, spawned: &Spawned) -> Result<()> {
+/// Writes the id maps, connects the network, then lets init go on.
+fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     if let Some(maps) = &plan.id_maps {
         maps.write(spawned.pid)?;
+        // pasta joins the user namespace, so its ids must be mapped first;
+        // and the program must not start before its interface is ready.
+        if let Some(pasta) = &plan.pasta {
+            spawned.pasta = Some(PastaProcess::start(pasta, spawned.pid)?);
+        }
         spawned.channel.id_maps_written().map_err(Error::Channel)?;
     }
     Ok(())

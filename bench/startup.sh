@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Start-up benchmark: hakoniwa against bubblewrap, util-linux unshare and a
+# floor program (bench/floor.c), in one run, on this machine. Prints a
+# markdown table of medians and ratios; BENCHMARKS.md holds the last one.
+#
+#   bench/startup.sh [RUNS]        (default 200; needs hyperfine, bwrap, gcc)
+#
+# Run as root or as an ordinary user: each measures its own path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-200}
+for tool in hyperfine bwrap gcc; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt install hyperfine bubblewrap gcc)" >&2; exit 1; }
+done
+
+cargo build --release -p hakoniwa-cli >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+cp target/release/hakoniwa "$work/"
+gcc -O2 -o "$work/floor" bench/floor.c
+h="$work/hakoniwa"
+
+# Equivalent command lines: the same namespaces and the same view.
+bwrap_default="bwrap --unshare-user --unshare-pid --ro-bind /usr /usr --ro-bind /etc /etc --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --proc /proc /bin/true"
+bwrap_all="bwrap --unshare-all --ro-bind /usr /usr --ro-bind /etc /etc --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --proc /proc --dev /dev --tmpfs /tmp /bin/true"
+
+declare -a names commands
+add() { names+=("$1"); commands+=("$2"); }
+add "/bin/true alone" "/bin/true"
+add "floor (bench/floor.c)" "$work/floor /bin/true"
+add "unshare --user --map-root-user --mount --pid --fork" "unshare --user --map-root-user --mount --pid --fork /bin/true"
+add "bwrap, default view, no seccomp" "$bwrap_default"
+add "hakoniwa run (default seccomp)" "$h run -- /bin/true"
+add "hakoniwa run --seccomp unconfined" "$h run --seccomp unconfined -- /bin/true"
+add "hakoniwa run --seccomp podman" "$h run --seccomp podman -- /bin/true"
+add "bwrap --unshare-all --dev /dev --tmpfs /tmp" "$bwrap_all"
+add "hakoniwa run --unshare-all --devfs /dev --tmpfs /tmp" "$h run --unshare-all --devfs /dev --tmpfs /tmp -- /bin/true"
+add "hakoniwa run --report (metrics)" "$h run --report /dev/null -- /bin/true"
+
+json="$work/results.json"
+hyperfine -N --warmup 20 --runs "$runs" --export-json "$json" "${commands[@]}" >&2
+
+median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[int(sys.argv[2])]["median"]*1000)' "$json" "$1"; }
+bwrap_ms=$(median 3)
+floor_ms=$(median 1)
+echo "| command | median (ms) | × bwrap | × floor |"
+echo "|---|---:|---:|---:|"
+for i in "${!names[@]}"; do
+  ms=$(median "$i")
+  printf '| %s | %.2f | %.2f | %.2f |\n' "${names[$i]}" "$ms" \
+    "$(python3 -c "print($ms/$bwrap_ms)")" "$(python3 -c "print($ms/$floor_ms)")"
+done
+
+# Throughput: 2 workers back to back, sandboxes per second.
+per_worker=$(( runs / 2 ))
+rate() {
+  local start end
+  start=$(date +%s.%N)
+  for _ in 1 2; do ( for _ in $(seq "$per_worker"); do "$@" >/dev/null; done ) & done
+  wait
+  end=$(date +%s.%N)
+  python3 -c "print(round(2*$per_worker/($end-$start)))"
+}
+echo
+echo "| throughput, 2 workers | sandboxes/s |"
+echo "|---|---:|"
+echo "| bwrap | $(rate $bwrap_default) |"
+echo "| hakoniwa run | $(rate "$h" run -- /bin/true) |"
+
+# Peak RSS of the launcher itself (GNU time, in KiB).
+peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+echo
+echo "| launcher peak RSS | KiB |"
+echo "|---|---:|"
+echo "| bwrap | $(peak $bwrap_default) |"
+echo "| hakoniwa run | $(peak "$h" run -- /bin/true) |"
