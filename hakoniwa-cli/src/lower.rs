@@ -258,6 +258,9 @@ fn lower_identity(args: &RunArgs, container: &mut Container) -> Result<(), CliEr
     if args.allow_new_privs {
         container.runctl(Runctl::AllowNewPrivs);
     }
+    if args.peak_memory {
+        container.runctl(Runctl::GetProcPidStatus);
+    }
     Ok(())
 }
 

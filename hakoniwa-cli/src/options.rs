@@ -191,6 +191,7 @@ impl Options {
                 "landlock_restrict_tcp_connect" => args.landlock_restrict_tcp_connect = true,
                 "report" => args.report = flags.report.take(),
                 "status_fd" => args.status_fd = flags.status_fd,
+                "peak_memory" => args.peak_memory = flags.peak_memory,
                 "pass_fd" => args.pass_fd.append(&mut flags.pass_fd),
                 "seccomp" => args.seccomp = std::mem::take(&mut flags.seccomp),
                 "allow_userns" => args.allow_userns = flags.allow_userns,

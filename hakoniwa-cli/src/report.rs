@@ -66,6 +66,10 @@ impl Report {
             "started_at_unix_us": unix_micros(self.started),
             "ended_at_unix_us": unix_micros(SystemTime::now()),
             "rusage": rusage,
+            "proc_status": status.proc_pid_status.map(|peak| json!({
+                "vm_peak_kib": peak.vm_peak,
+                "vm_hwm_kib": peak.vm_hwm,
+            })),
             "landlock": status.landlock.as_ref().map(|enforcement| json!({
                 "kernel_abi": enforcement.kernel_abi(),
                 "complete": enforcement.is_complete(),

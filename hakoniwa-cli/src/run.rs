@@ -226,6 +226,10 @@ pub(crate) struct RunArgs {
     #[arg(long, hide = true)]
     pub landlock_restrict_tcp_connect: bool,
 
+    /// Also measure the program's peak virtual and resident memory at exit (VmPeak, VmHWM; the program is traced, so no debugger inside can attach to it)
+    #[arg(long)]
+    pub peak_memory: bool,
+
     /// Write a JSON report of the run to PATH (or - for stdout) when it ends
     #[arg(long, value_name = "PATH|-")]
     pub report: Option<String>,
@@ -306,6 +310,13 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
             usage.major_faults,
             usage.voluntary_context_switches,
             usage.involuntary_context_switches
+        );
+    }
+    if let Some(peak) = &status.proc_pid_status {
+        log::info!(
+            "peak virtual memory {} KiB, peak resident memory {} KiB",
+            peak.vm_peak,
+            peak.vm_hwm
         );
     }
     if let Some(fd) = &mut status_fd {

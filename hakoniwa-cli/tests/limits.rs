@@ -20,6 +20,7 @@ sandbox_tests![
     nproc_limit_refuses_extra_processes,
     walltime_kills_the_whole_sandbox_in_time,
     metrics_report_max_rss_of_a_large_program,
+    peak_memory_is_read_at_exit_when_asked,
     report_follows_the_documented_schema,
     status_fd_streams_start_and_end,
     bad_limit_values_are_refused,
@@ -214,6 +215,23 @@ fn metrics_report_max_rss_of_a_large_program(caller: &Caller) {
     );
 }
 
+/// `--peak-memory`: VmPeak and VmHWM of the program as it exits; without
+/// it, nothing is traced and the report says null.
+fn peak_memory_is_read_at_exit_when_asked(caller: &Caller) {
+    let (_, report) = probe_with_report(caller, &["--peak-memory"], &["alloc", "200"]);
+    let hwm = report["proc_status"]["vm_hwm_kib"]
+        .as_u64()
+        .expect("vm_hwm_kib") as f64;
+    let peak = report["proc_status"]["vm_peak_kib"]
+        .as_u64()
+        .expect("vm_peak_kib") as f64;
+    let expected = 200.0 * 1024.0;
+    assert!((hwm - expected).abs() <= expected * 0.10, "{report}");
+    assert!(peak >= hwm, "{report}");
+    let (_, report) = probe_with_report(caller, &[], &["alloc", "1"]);
+    assert!(report["proc_status"].is_null(), "{report}");
+}
+
 /// Every field of docs/report.md, with its type.
 fn report_follows_the_documented_schema(caller: &Caller) {
     let report = report(caller, &[], &["exit", "3"]);
@@ -227,6 +245,7 @@ fn report_follows_the_documented_schema(caller: &Caller) {
         "landlock",
         "limit",
         "pid",
+        "proc_status",
         "reason",
         "rusage",
         "signal",

@@ -8,7 +8,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{io_error, Error, Result};
-use crate::metrics::Rusage;
+use crate::metrics::{ProcPidStatus, Rusage};
 use crate::network::pasta::PastaProcess;
 use crate::plan::Descriptions;
 use crate::runtime::channel::{Message, ParentEnd};
@@ -63,6 +63,8 @@ struct Report {
     failure: Option<(crate::runtime::channel::Stage, u32, i32)>,
     /// Wait status, whether init killed it for the wall time, usage.
     program: Option<(i32, bool, Rusage)>,
+    /// Peak memory, when it was asked for and read.
+    proc_status: Option<ProcPidStatus>,
 }
 
 impl Child {
@@ -165,6 +167,7 @@ impl Child {
     }
 
     fn conclude(&mut self, report: Report, init_status: i32) -> ExitStatus {
+        let proc_status = report.proc_status;
         let (kind, usage) = match (report.failure, report.program) {
             (Some((stage, index, errno)), _) => {
                 let err = self.descriptions.setup_error(stage, index, errno);
@@ -183,6 +186,7 @@ impl Child {
         remove_leftovers(&self.descriptions.leftovers);
         let mut status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
         status.landlock = self.descriptions.landlock_enforcement.clone();
+        status.proc_pid_status = proc_status;
         self.status = Some(status.clone());
         status
     }
@@ -227,7 +231,11 @@ impl Report {
                 wait_status,
                 timed_out,
                 usage,
-            } => self.program = Some((wait_status, timed_out, usage)),
+                proc_status,
+            } => {
+                self.program = Some((wait_status, timed_out, usage));
+                self.proc_status = proc_status;
+            }
             Message::IdMapsWritten => {
                 return Err(Error::Channel(io::Error::new(
                     io::ErrorKind::InvalidData,

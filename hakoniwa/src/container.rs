@@ -182,6 +182,12 @@ pub enum Runctl {
     /// Makes the [`Container::rootdir`] writable: the program changes the
     /// directory on the host.
     RootdirRW,
+    /// Reads the program's peak virtual and resident memory (`VmPeak`,
+    /// `VmHWM` of `/proc/PID/status`) at the moment it exits, into
+    /// [`ExitStatus::proc_pid_status`](crate::ExitStatus). The sandbox's
+    /// init traces the program to stop it there, so a debugger inside the
+    /// sandbox cannot attach to the program itself.
+    GetProcPidStatus,
 }
 
 /// `--user NAME[:GROUP[:SUPP,...]]`, resolved when the command spawns.

@@ -46,6 +46,6 @@ pub use child::{Child, Output};
 pub use command::{Command, DryRun, Stdio, WallTime};
 pub use container::{Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 pub use error::{Error, Result};
-pub use metrics::Rusage;
+pub use metrics::{ProcPidStatus, Rusage};
 pub use network::{Network, Pasta};
 pub use status::{ExitKind, ExitStatus, Limit, SetupError};

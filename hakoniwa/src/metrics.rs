@@ -79,3 +79,103 @@ impl Rusage {
         }
     }
 }
+
+/// The program's peak memory, read from `/proc/PID/status` at the moment it
+/// exits (opt-in: [`Runctl::GetProcPidStatus`](crate::Runctl)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcPidStatus {
+    /// Peak virtual memory size (`VmPeak`), in KiB.
+    pub vm_peak: u64,
+    /// Peak resident set size (`VmHWM`), in KiB.
+    pub vm_hwm: u64,
+}
+
+impl ProcPidStatus {
+    /// Init side: reads `/proc/PID/status` of the program, stopped at its
+    /// exit. Makes no allocation: the path and the text live on the stack.
+    pub(crate) fn read(pid: i32) -> Option<Self> {
+        let mut path = [0u8; 32];
+        let prefix = b"/proc/";
+        path[..prefix.len()].copy_from_slice(prefix);
+        let mut at = prefix.len() + write_decimal(&mut path[prefix.len()..], pid.unsigned_abs());
+        for &byte in b"/status" {
+            *path.get_mut(at)? = byte;
+            at += 1;
+        }
+        let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
+        let file = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).ok()?;
+        let mut text = [0u8; 4096];
+        let mut length = 0;
+        while length < text.len() {
+            match nix::unistd::read(&file, &mut text[length..]) {
+                Ok(0) => break,
+                Ok(n) => length += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return None,
+            }
+        }
+        Self::parse(&text[..length])
+    }
+
+    /// `VmPeak:` and `VmHWM:` of a `/proc/PID/status` text.
+    fn parse(text: &[u8]) -> Option<Self> {
+        let field = |name: &[u8]| {
+            text.split(|&b| b == b'\n').find_map(|line| {
+                let value = line.strip_prefix(name)?;
+                let digits = value.iter().skip_while(|b| !b.is_ascii_digit());
+                let mut number: u64 = 0;
+                for &b in digits.take_while(|b| b.is_ascii_digit()) {
+                    number = number.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                }
+                Some(number)
+            })
+        };
+        Some(Self {
+            vm_peak: field(b"VmPeak:")?,
+            vm_hwm: field(b"VmHWM:")?,
+        })
+    }
+}
+
+/// Writes `n` in decimal at the start of `buf`; the number of bytes.
+fn write_decimal(buf: &mut [u8], mut n: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (n % 10) as u8;
+        count += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in buf.iter_mut().zip(digits[..count].iter().rev()) {
+        *slot = *digit;
+    }
+    count.min(buf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_memory_is_read_from_a_status_text() {
+        let text = b"Name:\tx\nVmPeak:\t  204800 kB\nVmSize:\t 1000 kB\nVmHWM:\t  1024 kB\n";
+        assert_eq!(
+            ProcPidStatus::parse(text),
+            Some(ProcPidStatus {
+                vm_peak: 204800,
+                vm_hwm: 1024
+            })
+        );
+        assert_eq!(ProcPidStatus::parse(b"Name:\tzombie\n"), None);
+    }
+
+    #[test]
+    fn our_own_status_reads() {
+        let own = ProcPidStatus::read(std::process::id() as i32).unwrap();
+        assert!(own.vm_peak >= own.vm_hwm && own.vm_hwm > 0, "{own:?}");
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::landlock::Enforcement;
-use crate::metrics::Rusage;
+use crate::metrics::{ProcPidStatus, Rusage};
 
 /// How the sandbox ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +125,9 @@ pub struct ExitStatus {
     pub limit: Option<Limit>,
     /// What the program used, when it ran.
     pub rusage: Option<Rusage>,
+    /// The program's peak memory at exit, with
+    /// [`Runctl::GetProcPidStatus`](crate::Runctl::GetProcPidStatus).
+    pub proc_pid_status: Option<ProcPidStatus>,
     /// What landlock enforced, when the container has a ruleset: all of
     /// it, or under best effort what the kernel could.
     pub landlock: Option<Enforcement>,
@@ -225,6 +228,7 @@ impl ExitStatus {
             limit,
             rusage,
             landlock: None,
+            proc_pid_status: None,
         }
     }
 

@@ -71,6 +71,9 @@ pub(crate) struct Plan {
     pub switch: Option<Switch>,
     /// Whether `no_new_privs` is set (unless `Runctl::AllowNewPrivs`).
     pub no_new_privs: bool,
+    /// Whether init traces the program to read its peak memory at exit
+    /// (`Runctl::GetProcPidStatus`).
+    pub trace_exit: bool,
     /// `setrlimit` calls for the program, in order.
     pub rlimits: Vec<(Resource, u64, u64)>,
     /// When init kills the sandbox, counted from the program's start.
@@ -231,6 +234,7 @@ impl Plan {
             capabilities,
             switch,
             no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
+            trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
             rlimits,
             wall_time: command.wait_timeout,
             landlock,

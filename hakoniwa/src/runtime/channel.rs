@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::io_error;
-use crate::metrics::{self, Rusage};
+use crate::metrics::{self, ProcPidStatus, Rusage};
 
 /// The step of the child's setup that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,18 +107,20 @@ pub(crate) enum Message {
         wait_status: i32,
         timed_out: bool,
         usage: Rusage,
+        proc_status: Option<ProcPidStatus>,
     },
 }
 
-/// A header of four 32-bit words, then the usage words.
-const SIZE: usize = 16 + 8 * metrics::WORDS;
+/// A header of four 32-bit words, then the usage words, then `VmPeak` and
+/// `VmHWM` (the header's third word says whether they were read).
+const SIZE: usize = 16 + 8 * (metrics::WORDS + 2);
 const TAG_ID_MAPS_WRITTEN: u32 = 1;
 const TAG_SETUP_FAILED: u32 = 2;
 const TAG_PROGRAM_EXITED: u32 = 3;
 
 impl Message {
     fn encode(self) -> [u8; SIZE] {
-        let mut words = [0; metrics::WORDS];
+        let mut words = [0; metrics::WORDS + 2];
         let (tag, a, b, c) = match self {
             Message::IdMapsWritten => (TAG_ID_MAPS_WRITTEN, 0, 0, 0),
             Message::SetupFailed {
@@ -130,9 +132,14 @@ impl Message {
                 wait_status,
                 timed_out,
                 usage,
+                proc_status,
             } => {
-                words = usage.to_words();
-                (TAG_PROGRAM_EXITED, timed_out as u32, 0, wait_status)
+                words[..metrics::WORDS].copy_from_slice(&usage.to_words());
+                let status = proc_status.unwrap_or_default();
+                words[metrics::WORDS] = status.vm_peak;
+                words[metrics::WORDS + 1] = status.vm_hwm;
+                let read = proc_status.is_some() as u32;
+                (TAG_PROGRAM_EXITED, timed_out as u32, read, wait_status)
             }
         };
         let mut buf = [0; SIZE];
@@ -156,14 +163,21 @@ impl Message {
                 errno: word(12) as i32,
             }),
             TAG_PROGRAM_EXITED => {
-                let mut words = [0; metrics::WORDS];
+                let mut words = [0; metrics::WORDS + 2];
                 for (word, chunk) in words.iter_mut().zip(buf[16..].chunks_exact(8)) {
                     *word = u64::from_ne_bytes(chunk.try_into().ok()?);
                 }
+                let mut usage = [0; metrics::WORDS];
+                usage.copy_from_slice(&words[..metrics::WORDS]);
+                let proc_status = (word(8) != 0).then_some(ProcPidStatus {
+                    vm_peak: words[metrics::WORDS],
+                    vm_hwm: words[metrics::WORDS + 1],
+                });
                 Some(Message::ProgramExited {
                     wait_status: word(12) as i32,
                     timed_out: word(4) != 0,
-                    usage: Rusage::from_words(words),
+                    usage: Rusage::from_words(usage),
+                    proc_status,
                 })
             }
             _ => None,
@@ -273,11 +287,18 @@ impl SandboxEnd {
     }
 
     /// Reports how the program ended.
-    pub(crate) fn program_exited(&self, wait_status: i32, timed_out: bool, usage: Rusage) {
+    pub(crate) fn program_exited(
+        &self,
+        wait_status: i32,
+        timed_out: bool,
+        usage: Rusage,
+        proc_status: Option<ProcPidStatus>,
+    ) {
         let message = Message::ProgramExited {
             wait_status,
             timed_out,
             usage,
+            proc_status,
         };
         let _ = send(self.raw_fd(), message);
     }
@@ -309,7 +330,11 @@ mod tests {
             real_time: std::time::Duration::from_millis(15),
             ..Rusage::default()
         };
-        sandbox.program_exited(3 << 8, true, usage);
+        let proc_status = Some(ProcPidStatus {
+            vm_peak: 9000,
+            vm_hwm: 700,
+        });
+        sandbox.program_exited(3 << 8, true, usage, proc_status);
         assert_eq!(
             parent.recv(false).unwrap(),
             Some(Message::SetupFailed {
@@ -323,7 +348,8 @@ mod tests {
             Some(Message::ProgramExited {
                 wait_status: 3 << 8,
                 timed_out: true,
-                usage
+                usage,
+                proc_status
             })
         );
         assert_eq!(parent.recv(true).unwrap(), None);

@@ -15,13 +15,14 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::prctl;
+use nix::sys::ptrace;
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{self, Mode};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::{self, Pid};
 
-use crate::metrics::Rusage;
+use crate::metrics::{ProcPidStatus, Rusage};
 use crate::plan::Plan;
 use crate::rootfs;
 use crate::runtime::channel::{SandboxEnd, Stage};
@@ -137,6 +138,8 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
         timed_out: false,
         pid_namespace: plan.pid_namespace,
         channel,
+        traced: false,
+        proc_status: None,
     };
     supervise(program, &waited)
 }
@@ -157,6 +160,11 @@ struct Supervised<'a> {
     timed_out: bool,
     pid_namespace: bool,
     channel: &'a SandboxEnd,
+    /// Whether the program is traced (`Plan::trace_exit`) and has stopped
+    /// once for init to set the tracing options.
+    traced: bool,
+    /// `VmPeak` and `VmHWM`, read when the traced program stopped at exit.
+    proc_status: Option<ProcPidStatus>,
 }
 
 /// Waits for the program to end, reaping every other child, passing on
@@ -194,16 +202,47 @@ fn supervise(mut program: Supervised, waited: &SigSet) -> Result<(), Failure> {
 
 impl Supervised<'_> {
     /// Reaps every child that has ended; when the program is one of them,
-    /// reports its status and exits, which ends the sandbox.
-    fn reap(&self) {
+    /// reports its status and exits, which ends the sandbox. A traced
+    /// program's stops come here too.
+    fn reap(&mut self) {
         while let Ok(Some((pid, status, usage))) = sys::wait_any_nohang() {
-            if pid == self.pid {
-                let real_time = now().saturating_sub(self.started);
-                let usage = Rusage::from_wait4(&usage, real_time);
-                self.channel.program_exited(status, self.timed_out, usage);
-                sys::exit_now(0);
+            if pid != self.pid {
+                continue;
             }
+            if libc::WIFSTOPPED(status) {
+                self.traced_stop(status);
+                continue;
+            }
+            let real_time = now().saturating_sub(self.started);
+            let usage = Rusage::from_wait4(&usage, real_time);
+            self.channel
+                .program_exited(status, self.timed_out, usage, self.proc_status);
+            sys::exit_now(0);
         }
+    }
+
+    /// The traced program stopped: first to let init set the options,
+    /// then at exec (go on), at exit (read its memory, go on), or for a
+    /// signal (deliver it).
+    fn traced_stop(&mut self, status: i32) {
+        let signal = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        let deliver = if !self.traced && signal == libc::SIGSTOP {
+            self.traced = true;
+            let options = ptrace::Options::PTRACE_O_TRACEEXIT
+                | ptrace::Options::PTRACE_O_TRACEEXEC
+                | ptrace::Options::PTRACE_O_EXITKILL;
+            let _ = ptrace::setoptions(self.pid, options);
+            None
+        } else if event == libc::PTRACE_EVENT_EXIT {
+            self.proc_status = ProcPidStatus::read(self.pid.as_raw());
+            None
+        } else if event != 0 {
+            None
+        } else {
+            Signal::try_from(signal).ok()
+        };
+        let _ = ptrace::cont(self.pid, deliver);
     }
 
     /// The wall-time limit is reached: kill everything in the sandbox (in a

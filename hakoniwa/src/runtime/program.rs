@@ -11,8 +11,9 @@
 
 use nix::errno::Errno;
 use nix::sys::prctl;
+use nix::sys::ptrace;
 use nix::sys::resource;
-use nix::sys::signal::{self, SigSet, SigmaskHow};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{self, Mode};
 use nix::unistd;
 
@@ -50,6 +51,12 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     sys::reset_signal_dispositions();
     signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(at(Stage::Signals))?;
+    if plan.trace_exit {
+        // Stop until init, now our tracer, has set its options: it will
+        // see us again at our exit, before our memory is gone.
+        ptrace::traceme().map_err(at(Stage::Signals))?;
+        signal::raise(Signal::SIGSTOP).map_err(at(Stage::Signals))?;
+    }
     stat::umask(umask);
     unistd::chdir(plan.exec.current_dir.as_c_str()).map_err(at(Stage::WorkingDirectory))?;
     for (index, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {
