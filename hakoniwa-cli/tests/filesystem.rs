@@ -296,6 +296,9 @@ fn symlinks_in_a_rootdir_cannot_redirect_the_setup(caller: &Caller) {
 fn bad_filesystem_flags_are_refused(caller: &Caller) {
     let not_a_dir = caller.file("plain-file", "", 0o644);
     let not_a_dir = not_a_dir.display().to_string();
+    // overlayfs refuses /proc as an upper layer.
+    let work = caller.dir("overlay-work");
+    let proc_upper = format!("/data:/proc:{}", work.display());
     for (args, culprit) in [
         (vec!["--tmpfs", "/t:uid=0"], "uid=0"),
         (vec!["--tmpfs", "/t:mode=999"], "999"),
@@ -304,6 +307,7 @@ fn bad_filesystem_flags_are_refused(caller: &Caller) {
         (vec!["--file", "/f"], "/f"),
         (vec!["--overlay", "/data:/only-upper"], "/data:/only-upper"),
         (vec!["--rootdir", not_a_dir.as_str()], not_a_dir.as_str()),
+        (vec!["--overlay", proc_upper.as_str()], "upper /proc"),
     ] {
         let outcome = caller.run(&args, &["true"]).output();
         outcome.assert_setup_failure(culprit);

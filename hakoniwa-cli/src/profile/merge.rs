@@ -25,6 +25,7 @@ impl Layer {
             cap_add,
             cap_drop,
             allow_new_privs,
+            new_session,
             hostname,
             rlimits,
             walltime,
@@ -56,6 +57,7 @@ impl Layer {
         replace(&mut self.userns, userns);
         replace(&mut self.user, user);
         replace(&mut self.allow_new_privs, allow_new_privs);
+        replace(&mut self.new_session, new_session);
         replace(&mut self.hostname, hostname);
         replace(&mut self.walltime, walltime);
         replace(&mut self.seccomp, seccomp);

@@ -222,9 +222,20 @@ fn options(layer: Layer) -> Options {
                     "bindmount_ro"
                 }
             }
-            Mount::Tmpfs(destination) => {
-                args.tmpfs.push(destination);
+            Mount::Tmpfs(destination, options) => {
+                args.tmpfs.push(match options {
+                    Some(options) => format!("{destination}:{options}"),
+                    None => destination,
+                });
                 "tmpfs"
+            }
+            Mount::Overlay(destination, None) => {
+                args.overlay_tmp.push(destination);
+                "overlay_tmp"
+            }
+            Mount::Overlay(destination, Some((upper, work))) => {
+                args.overlay.push(format!("{destination}:{upper}:{work}"));
+                "overlay"
             }
             Mount::Devfs(destination) => {
                 args.devfs.push(destination);
@@ -286,6 +297,7 @@ fn options(layer: Layer) -> Options {
     args.cap_add = layer.cap_add;
     args.cap_drop = layer.cap_drop;
     args.allow_new_privs = layer.allow_new_privs.unwrap_or(false);
+    args.new_session = layer.new_session.unwrap_or(false);
     args.hostname = layer.hostname;
     for (resource, value) in layer.rlimits {
         let field = match resource {

@@ -35,6 +35,8 @@ pub(crate) struct File {
     pub capabilities: Option<Capabilities>,
     /// Ours: leave `no_new_privs` off.
     pub allow_new_privs: Option<bool>,
+    /// Ours: start the program in a new session, without a terminal.
+    pub new_session: Option<bool>,
     pub hostname: Option<String>,
     #[serde(default)]
     pub limits: Vec<LimitEntry>,
@@ -62,11 +64,18 @@ pub(crate) struct MountEntry {
     pub source: String,
     /// Defaults to `source`.
     pub destination: Option<String>,
-    /// `""` (a bind), `tmpfs` or `devfs`.
+    /// `""` (a bind), `tmpfs`, `devfs` or `overlay`.
     #[serde(rename = "type", default)]
     pub kind: String,
     #[serde(default)]
     pub rw: bool,
+    /// A tmpfs's options: `size=64m,mode=1777,nr_inodes=1k`.
+    pub options: Option<String>,
+    /// An overlay's host directory keeping the changes (with `work`);
+    /// without it, changes vanish at exit.
+    pub upper: Option<String>,
+    /// An overlay's empty work directory, on the same filesystem as `upper`.
+    pub work: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,7 @@ pub(crate) struct Layer {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub allow_new_privs: Option<bool>,
+    pub new_session: Option<bool>,
     pub hostname: Option<String>,
     /// Later entries for the same resource win.
     pub rlimits: Vec<(Rlimit, u64)>,
@@ -72,8 +73,11 @@ pub(crate) enum Mount {
         destination: String,
         rw: bool,
     },
-    Tmpfs(String),
+    /// The destination and, as `--tmpfs` takes them, options.
+    Tmpfs(String, Option<String>),
     Devfs(String),
+    /// The destination and, for changes kept on the host, upper and work.
+    Overlay(String, Option<(String, String)>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +177,7 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
         layer.cap_drop = caps.drop;
     }
     layer.allow_new_privs = file.allow_new_privs;
+    layer.new_session = file.new_session;
     layer.hostname = file
         .hostname
         .map(|name| non_empty(name, "hostname"))
@@ -257,6 +262,12 @@ fn mount(entry: model::MountEntry, i: usize) -> Result<Mount, Invalid> {
         }
     }
     let destination = absolute(destination, &key("destination"))?;
+    if entry.options.is_some() && entry.kind != "tmpfs" {
+        return Err(invalid(key("options"), "options are for a tmpfs"));
+    }
+    if (entry.upper.is_some() || entry.work.is_some()) && entry.kind != "overlay" {
+        return Err(invalid(key("upper"), "upper and work are for an overlay"));
+    }
     match entry.kind.as_str() {
         "" | "bind" => {
             if entry.source.is_empty() {
@@ -272,15 +283,39 @@ fn mount(entry: model::MountEntry, i: usize) -> Result<Mount, Invalid> {
                 rw: entry.rw,
             })
         }
-        "tmpfs" | "devfs" if entry.rw => Err(invalid(
+        "tmpfs" | "devfs" | "overlay" if entry.rw => Err(invalid(
             key("rw"),
             format!("a {} is always writable; rw is for binds", entry.kind),
         )),
-        "tmpfs" => Ok(Mount::Tmpfs(destination)),
+        "tmpfs" => {
+            if let Some(options) = &entry.options {
+                crate::values::tmpfs_options(options)
+                    .map_err(|why| invalid(key("options"), why))?;
+            }
+            Ok(Mount::Tmpfs(destination, entry.options))
+        }
         "devfs" => Ok(Mount::Devfs(destination)),
+        "overlay" => match (entry.upper, entry.work) {
+            (None, None) => Ok(Mount::Overlay(destination, None)),
+            (Some(upper), Some(work)) => {
+                for (path, field) in [(&upper, "upper"), (&work, "work")] {
+                    if path.contains(':') {
+                        return Err(invalid(
+                            key(field),
+                            format!("{path:?}: ':' in a path is not supported"),
+                        ));
+                    }
+                }
+                Ok(Mount::Overlay(destination, Some((upper, work))))
+            }
+            _ => Err(invalid(
+                key("upper"),
+                "an overlay kept on the host needs both upper and work",
+            )),
+        },
         other => Err(invalid(
             key("type"),
-            format!("unknown mount type {other:?} (\"\" for a bind, tmpfs or devfs)"),
+            format!("unknown mount type {other:?} (\"\" for a bind, tmpfs, devfs or overlay)"),
         )),
     }
 }
@@ -533,6 +568,47 @@ mod tests {
     }
 
     #[test]
+    fn tmpfs_options_and_overlays() {
+        let got = layer(
+            r#"mounts = [
+                { destination = "/tmp", type = "tmpfs", options = "size=64m,mode=1777" },
+                { destination = "/usr", type = "overlay" },
+                { destination = "/data", type = "overlay", upper = "/u", work = "/w" },
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got.mounts,
+            [
+                Mount::Tmpfs("/tmp".into(), Some("size=64m,mode=1777".into())),
+                Mount::Overlay("/usr".into(), None),
+                Mount::Overlay("/data".into(), Some(("/u".into(), "/w".into()))),
+            ]
+        );
+        let bad = [
+            (
+                r#"mounts = [{ destination = "/t", type = "tmpfs", options = "uid=0" }]"#,
+                "mounts[0].options",
+            ),
+            (
+                r#"mounts = [{ source = "/usr", options = "size=1m" }]"#,
+                "mounts[0].options",
+            ),
+            (
+                r#"mounts = [{ destination = "/d", type = "overlay", upper = "/u" }]"#,
+                "mounts[0].upper",
+            ),
+            (
+                r#"mounts = [{ source = "/usr", upper = "/u", work = "/w" }]"#,
+                "mounts[0].upper",
+            ),
+        ];
+        for (text, key) in bad {
+            assert_eq!(error(text).0, key, "{text}");
+        }
+    }
+
+    #[test]
     fn mounts_default_their_destination_and_type() {
         let got = layer(
             r#"mounts = [
@@ -557,7 +633,7 @@ mod tests {
                     destination: "/host-etc".into(),
                     rw: true
                 },
-                Mount::Tmpfs("/tmp".into()),
+                Mount::Tmpfs("/tmp".into(), None),
                 Mount::Devfs("/dev".into()),
                 Mount::Bind {
                     source: "/bin".into(),
@@ -576,7 +652,7 @@ mod tests {
         assert!(message.contains("No such file"), "{message}");
         let cases = [
             (
-                r#"mounts = [{ source = "/usr", type = "overlay" }]"#,
+                r#"mounts = [{ source = "/usr", type = "squashfs" }]"#,
                 "mounts[0].type",
             ),
             (
