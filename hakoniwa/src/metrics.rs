@@ -138,8 +138,9 @@ impl ProcPidStatus {
     }
 }
 
-/// Writes `n` in decimal at the start of `buf`; the number of bytes.
-fn write_decimal(buf: &mut [u8], mut n: u32) -> usize {
+/// Writes `n` in decimal at the start of `buf`, without allocating (for the
+/// sandbox's processes); the number of bytes.
+pub(crate) fn write_decimal(buf: &mut [u8], mut n: u32) -> usize {
     let mut digits = [0u8; 10];
     let mut count = 0;
     loop {

@@ -28,6 +28,7 @@ use nix::mount::{self, MntFlags, MsFlags};
 use nix::sys::stat::{self, Mode};
 use nix::unistd;
 
+use crate::metrics::write_decimal;
 use crate::plan::mounts::{Step, StepKind};
 use crate::runtime::channel::Stage;
 use crate::sys::{self, MOUNT_ATTR_RDONLY};
@@ -119,23 +120,7 @@ impl FdPath {
     fn new(fd: &OwnedFd) -> Self {
         let mut buf = [0u8; 48];
         buf[..Self::PREFIX.len()].copy_from_slice(Self::PREFIX);
-        let mut digits = [0u8; 10];
-        let mut n = fd.as_raw_fd().unsigned_abs();
-        let mut count = 0;
-        loop {
-            digits[count] = b'0' + (n % 10) as u8;
-            count += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for (slot, digit) in buf[Self::PREFIX.len()..]
-            .iter_mut()
-            .zip(digits[..count].iter().rev())
-        {
-            *slot = *digit;
-        }
+        write_decimal(&mut buf[Self::PREFIX.len()..], fd.as_raw_fd().unsigned_abs());
         Self { buf }
     }
 
