@@ -6,7 +6,7 @@ use std::path::Path;
 
 use hakoniwa::landlock::{FsAccess, NetAccess, Resource, Ruleset};
 use hakoniwa::seccomp::{Filter, UserNamespaces};
-use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
+use hakoniwa::{Cgroup, Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
 
 use crate::cli::CliError;
 use crate::options::{Options, FILE_CONTENTS};
@@ -107,6 +107,9 @@ pub(crate) fn lower(options: &Options) -> Result<(Container, Command), CliError>
             container.setrlimit(resource, value, hard);
         }
     }
+    if let Some(cgroup) = cgroup(args) {
+        container.cgroup(cgroup);
+    }
     let mut ruleset = landlock_ruleset(args);
     for (path, access) in &options.landlock_fs {
         ruleset.add_fs_rule(path, *access);
@@ -144,6 +147,35 @@ pub(crate) fn lower(options: &Options) -> Result<(Container, Command), CliError>
         command.pass_fd(fd);
     }
     Ok((container, command))
+}
+
+/// `--memory`, `--memory-swap`, `--pids`, `--cpus`, `--cpu-weight`: the
+/// sandbox's cgroup, when any is given.
+fn cgroup(args: &RunArgs) -> Option<Cgroup> {
+    let given = [args.memory, args.memory_swap, args.pids, args.cpu_weight]
+        .iter()
+        .any(Option::is_some)
+        || args.cpus.is_some();
+    if !given {
+        return None;
+    }
+    let mut cgroup = Cgroup::new();
+    if let Some(bytes) = args.memory {
+        cgroup.memory(bytes);
+    }
+    if let Some(bytes) = args.memory_swap {
+        cgroup.memory_swap(bytes);
+    }
+    if let Some(count) = args.pids {
+        cgroup.pids(count);
+    }
+    if let Some(cpus) = args.cpus {
+        cgroup.cpus(cpus);
+    }
+    if let Some(weight) = args.cpu_weight {
+        cgroup.cpu_weight(weight);
+    }
+    Some(cgroup)
 }
 
 /// `--seccomp NAME|PATH` and `--allow-userns` (which only `default` reads:
@@ -257,6 +289,9 @@ fn lower_identity(args: &RunArgs, container: &mut Container) -> Result<(), CliEr
     }
     if args.allow_new_privs {
         container.runctl(Runctl::AllowNewPrivs);
+    }
+    if args.new_session {
+        container.runctl(Runctl::NewSession);
     }
     if args.peak_memory {
         container.runctl(Runctl::GetProcPidStatus);

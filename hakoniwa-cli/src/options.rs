@@ -166,6 +166,7 @@ impl Options {
                 "cap_add" => args.cap_add.append(&mut flags.cap_add),
                 "cap_drop" => args.cap_drop.append(&mut flags.cap_drop),
                 "allow_new_privs" => args.allow_new_privs = flags.allow_new_privs,
+                "new_session" => args.new_session = flags.new_session,
                 "limit_as" => args.limit_as = flags.limit_as,
                 "limit_core" => args.limit_core = flags.limit_core,
                 "limit_cpu" => args.limit_cpu = flags.limit_cpu,
@@ -175,6 +176,11 @@ impl Options {
                 "limit_nproc" => args.limit_nproc = flags.limit_nproc,
                 "limit_stack" => args.limit_stack = flags.limit_stack,
                 "limit_walltime" => args.limit_walltime = flags.limit_walltime,
+                "memory" => args.memory = flags.memory,
+                "memory_swap" => args.memory_swap = flags.memory_swap,
+                "pids" => args.pids = flags.pids,
+                "cpus" => args.cpus = flags.cpus,
+                "cpu_weight" => args.cpu_weight = flags.cpu_weight,
                 "landlock_restrict" => args.landlock_restrict.append(&mut flags.landlock_restrict),
                 "landlock_fs_ro" => args.landlock_fs_ro.append(&mut flags.landlock_fs_ro),
                 "landlock_fs_rw" => args.landlock_fs_rw.append(&mut flags.landlock_fs_rw),
@@ -302,6 +308,8 @@ mod tests {
             "landlock_scope" => "signal",
             "landlock_compat" => "best-effort",
             id if id.starts_with("limit_") => "1",
+            "memory" | "memory_swap" | "pids" | "cpu_weight" => "1",
+            "cpus" => "0.5",
             _ => "/x",
         };
         value.to_string()

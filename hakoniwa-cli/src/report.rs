@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hakoniwa::{ExitKind, ExitStatus, Limit};
+use hakoniwa::{CgroupVersion, ExitKind, ExitStatus, Limit};
 use serde_json::{json, Value};
 
 use crate::cli::CliError;
@@ -41,6 +41,7 @@ impl Report {
             Limit::WallTime => "wall-time",
             Limit::CpuTime => "cpu-time",
             Limit::FileSize => "file-size",
+            Limit::Memory => "memory",
         });
         let rusage = status.rusage.map(|usage| {
             json!({
@@ -69,6 +70,17 @@ impl Report {
             "proc_status": status.proc_pid_status.map(|peak| json!({
                 "vm_peak_kib": peak.vm_peak,
                 "vm_hwm_kib": peak.vm_hwm,
+            })),
+            "cgroup": status.cgroup.as_ref().map(|usage| json!({
+                "version": match usage.version {
+                    CgroupVersion::V1 => 1,
+                    CgroupVersion::V2 => 2,
+                },
+                "paths": usage.paths,
+                "memory_peak_bytes": usage.memory_peak,
+                "oom_kills": usage.oom_kills,
+                "pids_peak": usage.pids_peak,
+                "cpu_time_us": usage.cpu_time.map(|time| time.as_micros() as u64),
             })),
             "landlock": status.landlock.as_ref().map(|enforcement| json!({
                 "kernel_abi": enforcement.kernel_abi(),

@@ -142,6 +142,10 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub allow_new_privs: bool,
 
+    /// Start the program in a new session, without the terminal: it cannot type into it (no job control then)
+    #[arg(long)]
+    pub new_session: bool,
+
     /// Limit the address space (bytes; k, M, G, T suffixes)
     #[arg(long, value_name = "SIZE", value_parser = values::size, allow_hyphen_values = true)]
     pub limit_as: Option<u64>,
@@ -177,6 +181,26 @@ pub(crate) struct RunArgs {
     /// Kill the whole sandbox after this much wall-clock time (seconds, fractions allowed)
     #[arg(long, value_name = "SECONDS", value_parser = values::seconds, allow_hyphen_values = true)]
     pub limit_walltime: Option<Duration>,
+
+    /// Cgroup: limit the sandbox's memory (bytes; k, M, G, T suffixes); past it the OOM killer ends the run
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub memory: Option<u64>,
+
+    /// Cgroup: limit memory and swap together (at least --memory, which it needs; equal: no swap)
+    #[arg(long, value_name = "SIZE", value_parser = values::size)]
+    pub memory_swap: Option<u64>,
+
+    /// Cgroup: limit the processes and threads the sandbox holds at once
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    pub pids: Option<u64>,
+
+    /// Cgroup: limit CPU time to this many CPUs (0.5: half of one; at least 0.01)
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+
+    /// Cgroup: the sandbox's share of CPU under contention, 1 to 10000 (default 100)
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    pub cpu_weight: Option<u64>,
 
     /// Landlock: deny all access of these kinds except what --landlock-* rules allow (fs, tcp.bind, tcp.connect); repeatable
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = str::parse::<Resource>)]
@@ -286,6 +310,9 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
     report.end(child.id(), &status);
     if let Some(err) = status.setup_error() {
         let mut cli_error = CliError::new(err.to_string());
+        if let Some(hint) = err.hint() {
+            cli_error = cli_error.hint(hint);
+        }
         if err.is_program_not_found() {
             cli_error = cli_error.hint(
                 "the program is looked up inside the sandbox; give its full path, \

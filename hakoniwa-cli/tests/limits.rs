@@ -238,6 +238,7 @@ fn report_follows_the_documented_schema(caller: &Caller) {
     let object = report.as_object().expect("an object");
     let fields: Vec<&str> = object.keys().map(String::as_str).collect();
     let mut expected = vec![
+        "cgroup",
         "code",
         "ended_at_unix_us",
         "exit_code",

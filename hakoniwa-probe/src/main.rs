@@ -27,6 +27,8 @@
 //! hakoniwa-probe syscall NAME  attempt a syscall seccomp may refuse (see syscalls.rs)
 //! hakoniwa-probe syscall-loop NAME N
 //!                               time N calls of getppid or personality
+//! hakoniwa-probe escape CLASS [ARG...]
+//!                               try a known way out of the sandbox (see escape.rs)
 //! hakoniwa-probe without-landlock COMMAND [ARG...]
 //!                               (on the host) run COMMAND as if the kernel had no landlock
 //! ```
@@ -38,6 +40,7 @@
 
 mod access;
 mod actions;
+mod escape;
 mod facts;
 mod limits;
 mod mountinfo;
@@ -95,6 +98,12 @@ fn main() -> ExitCode {
             Ok(count) => syscalls::time_loop(name, count),
             Err(_) => return usage(&format!("not a count: {count}")),
         },
+        ["escape", command, rest @ ..] if escape::COMMANDS.contains(command) => {
+            match escape::run(command, rest) {
+                Ok(report) => report,
+                Err(problem) => return usage(&problem),
+            }
+        }
         [command, rest @ ..] if net::COMMANDS.contains(command) => match net::run(command, rest) {
             Ok(report) => report,
             Err(problem) => return usage(&problem),

@@ -142,3 +142,180 @@ pub fn deny_landlock() -> io::Result<()> {
         )
     })
 }
+
+/// `ioctl(fd, TIOCSTI, &byte)`: pushes `byte` into the terminal's input,
+/// as if typed.
+pub fn push_terminal_input(fd: libc::c_int, byte: u8) -> io::Result<()> {
+    // SAFETY: TIOCSTI reads one byte through the pointer, which points to a
+    // local that outlives the call.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSTI, &byte as *const u8) })
+}
+
+/// `ioctl(fd, TIOCLINUX, &subcode)`: the virtual-console requests, among
+/// them `TIOCL_PASTESEL`, which pastes the selection as input.
+pub fn console_request(fd: libc::c_int, subcode: u8) -> io::Result<()> {
+    let mut argument = [subcode, 0];
+    // SAFETY: TIOCLINUX reads the subcode (and may write a result) through
+    // the pointer, which points to a local buffer that outlives the call.
+    check(unsafe { libc::ioctl(fd, libc::TIOCLINUX, argument.as_mut_ptr()) })
+}
+
+/// Whether descriptor `fd` is open (`fcntl(F_GETFD)`), without `/proc`.
+pub fn is_open(fd: libc::c_int) -> bool {
+    // SAFETY: F_GETFD takes no argument and touches no memory.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// `mknod(path, S_IFBLK | 0600, makedev(major, minor))`.
+pub fn make_block_device(path: &CStr, major: u32, minor: u32) -> io::Result<()> {
+    let mode = libc::S_IFBLK | 0o600;
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::mknod(path.as_ptr(), mode, libc::makedev(major, minor)) })
+}
+
+/// `PTRACE_ATTACH` to `pid`, detached again at once if it worked.
+pub fn ptrace_attach(pid: libc::pid_t) -> io::Result<()> {
+    let null = ptr::null_mut::<libc::c_void>();
+    // SAFETY: PTRACE_ATTACH and PTRACE_DETACH take no memory argument.
+    let rc = unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, null, null) };
+    check(rc as libc::c_int)?;
+    // SAFETY: as above.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, null, null) };
+    Ok(())
+}
+
+/// Who runs on after a [`fork`].
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `fork(2)`. The probe is single-threaded where it forks.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the probe has one thread at this point, so the child holds
+    // no lock another thread owned.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid has no memory-safety preconditions.
+    check(unsafe { libc::setsid() })
+}
+
+/// `close_range(first, ~0, 0)`.
+pub fn close_from(first: u32) {
+    // SAFETY: closing descriptors touches no memory the program still uses;
+    // callers drop nothing that owns one of them afterwards.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+}
+
+/// `_exit(code)`: leaves without running destructors or flushing stdio,
+/// as a forked child must.
+pub fn exit_now(code: libc::c_int) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// `waitpid(pid)`: the child's exit code, or 128 + its signal.
+pub fn wait_exit_code(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+        return Err(io::Error::last_os_error());
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Ok(128 + libc::WTERMSIG(status))
+    }
+}
+
+/// `clone(CLONE_NEWUSER | SIGCHLD)` through the raw syscall (the flags are
+/// its first argument, where a filter can read them); the child exits at
+/// once and is reaped.
+pub fn clone_new_user() -> io::Result<()> {
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: without CLONE_VM the child runs on a copy of this stack, as
+    // after fork, and leaves with _exit before touching anything else.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => exit_now(0),
+        pid => wait_exit_code(pid as libc::pid_t).map(drop),
+    }
+}
+
+/// `clone3` with `CLONE_NEWUSER`: its flags sit in memory, out of a seccomp
+/// filter's reach, so a filter must refuse `clone3` as a whole.
+pub fn clone3_new_user() -> io::Result<()> {
+    // struct clone_args (CLONE_ARGS_SIZE_VER0): flags, pidfd, child_tid,
+    // parent_tid, exit_signal, stack, stack_size, tls.
+    let mut args = [0u64; 8];
+    args[0] = libc::CLONE_NEWUSER as u64;
+    args[4] = libc::SIGCHLD as u64;
+    // SAFETY: `args` is a valid clone_args of the size given; without
+    // CLONE_VM the child runs on a copy of this stack and leaves with _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args.as_mut_ptr(),
+            std::mem::size_of_val(&args),
+        )
+    };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => exit_now(0),
+        pid => wait_exit_code(pid as libc::pid_t).map(drop),
+    }
+}
+
+/// `keyctl(operation, id, buffer, length)`; returns the kernel's value.
+pub fn keyctl(operation: libc::c_int, id: i64, buffer: &mut [u8]) -> io::Result<i64> {
+    // SAFETY: the operations used take an id and an optional buffer whose
+    // length is given with it; the buffer outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            operation,
+            id,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+        )
+    };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `request_key(kind, description, NULL, 0)`.
+pub fn request_key(kind: &CStr, description: &CStr) -> io::Result<i64> {
+    // SAFETY: both strings are NUL-terminated and outlive the call; NULL
+    // callout info asks the kernel to look only.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_request_key,
+            kind.as_ptr(),
+            description.as_ptr(),
+            ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `unshare(flags)`.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare has no memory-safety preconditions.
+    check(unsafe { libc::unshare(flags) })
+}

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+use crate::cgroup::live::SandboxCgroup;
 use crate::error::{io_error, Error, Result};
 use crate::metrics::{ProcPidStatus, Rusage};
 use crate::network::pasta::PastaProcess;
@@ -28,6 +29,9 @@ pub struct Child {
     status: Option<ExitStatus>,
     /// pasta, ended when the sandbox has ended (or when dropped).
     pasta: Option<PastaProcess>,
+    /// The sandbox's cgroup, read and removed when the sandbox has ended
+    /// (or when dropped).
+    cgroup: Option<SandboxCgroup>,
     /// The program's standard input, when piped.
     pub stdin: Option<io::PipeWriter>,
     /// The program's standard output, when piped.
@@ -81,6 +85,7 @@ impl Child {
             descriptions,
             status: None,
             pasta: spawned.pasta,
+            cgroup: spawned.cgroup,
             stdin,
             stdout,
             stderr,
@@ -179,14 +184,23 @@ impl Child {
             // outside) before the program ended.
             (None, None) => (decode(init_status), None),
         };
+        // Every process of the sandbox is gone with init: what is left in
+        // the cgroup (nothing, unless something escaped) is killed.
+        let cgroup = self.cgroup.take().map(SandboxCgroup::finish);
         let limits = Limits {
             wall_time: self.descriptions.wall_time,
             cpu: self.descriptions.cpu_limit(),
+            memory: self.descriptions.memory_limit,
+            oom_killed: cgroup
+                .as_ref()
+                .and_then(|usage| usage.oom_kills)
+                .is_some_and(|kills| kills > 0),
         };
         remove_leftovers(&self.descriptions.leftovers);
         let mut status = ExitStatus::new(kind, usage, &self.descriptions.program, limits);
         status.landlock = self.descriptions.landlock_enforcement.clone();
         status.proc_pid_status = proc_status;
+        status.cgroup = cgroup;
         self.status = Some(status.clone());
         status
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::cgroup::Cgroup;
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::landlock::Ruleset;
@@ -182,6 +183,11 @@ pub enum Runctl {
     /// Makes the [`Container::rootdir`] writable: the program changes the
     /// directory on the host.
     RootdirRW,
+    /// Starts the program in a new session (`setsid`), without a
+    /// controlling terminal: it cannot push keystrokes into the caller's
+    /// terminal even where the kernel allows `TIOCSTI`, and gives up job
+    /// control (Ctrl-Z, Ctrl-C from the terminal go to the caller only).
+    NewSession,
     /// Reads the program's peak virtual and resident memory (`VmPeak`,
     /// `VmHWM` of `/proc/PID/status`) at the moment it exits, into
     /// [`ExitStatus::proc_pid_status`](crate::ExitStatus). The sandbox's
@@ -281,6 +287,8 @@ pub struct Container {
     pub(crate) seccomp: Seccomp,
     /// pasta's options, when the network is [`Network::Pasta`].
     pub(crate) pasta: Option<Pasta>,
+    /// The sandbox's cgroup limits; `None`: no cgroup of its own.
+    pub(crate) cgroup: Option<Cgroup>,
 }
 
 impl Default for Container {
@@ -325,6 +333,7 @@ impl Container {
             landlock: None,
             seccomp: Seccomp::Unconfined,
             pasta: None,
+            cgroup: None,
         }
     }
 
@@ -597,6 +606,14 @@ impl Container {
     /// Turns on a runtime switch (see [`Runctl`]).
     pub fn runctl(&mut self, ctl: Runctl) -> &mut Self {
         self.runctls.insert(ctl);
+        self
+    }
+
+    /// Puts the whole sandbox in a cgroup of its own with these limits
+    /// (see [`Cgroup`] and docs/cgroups.md); replaces earlier ones. If
+    /// no cgroup can be made with them, `spawn` fails.
+    pub fn cgroup(&mut self, cgroup: Cgroup) -> &mut Self {
+        self.cgroup = Some(cgroup);
         self
     }
 

@@ -259,6 +259,35 @@ pub enum Error {
         /// What may fix it, when the cause is known.
         hint: Option<String>,
     },
+    /// A cgroup limit the kernel would refuse.
+    #[error("invalid cgroup limit {limit}: {reason}")]
+    InvalidCgroup {
+        /// The limit, as the command line spells it (`memory-swap`).
+        limit: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No cgroup the caller may write offers the controllers the limits
+    /// need.
+    #[error("cannot apply cgroup limits ({controllers}): {reason}")]
+    CgroupUnavailable {
+        /// The controllers needed.
+        controllers: String,
+        /// What each cgroup version lacked.
+        reason: String,
+        /// How to get a cgroup.
+        hint: &'static str,
+    },
+    /// A directory or file of the sandbox's cgroup could not be made or
+    /// written.
+    #[error("failed to {action}")]
+    Cgroup {
+        /// "create the cgroup /sys/fs/cgroup/...", "write 32 to .../pids.max".
+        action: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The seccomp profile cannot be loaded or compiled; the message names
     /// the profile and the entry.
     #[error(transparent)]
@@ -283,6 +312,7 @@ impl Error {
             ),
             Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
             Error::Landlock { hint, .. } => Some(hint),
+            Error::CgroupUnavailable { hint, .. } => Some(hint),
             Error::PastaStart { source } if source.kind() == io::ErrorKind::NotFound => Some(
                 "networking with pasta needs the passt package: apt install passt (Debian, Ubuntu), \
                  dnf install passt (Fedora); pasta is looked up in PATH",

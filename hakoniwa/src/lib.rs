@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod caps;
+mod cgroup;
 mod child;
 mod command;
 mod container;
@@ -42,6 +43,7 @@ mod status;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use cgroup::{Cgroup, CgroupUsage, CgroupVersion};
 pub use child::{Child, Output};
 pub use command::{Command, DryRun, Stdio, WallTime};
 pub use container::{Container, Namespace, Rlimit, Runctl, TmpfsOptions};

@@ -97,11 +97,9 @@ impl ProcPidStatus {
         let mut path = [0u8; 32];
         let prefix = b"/proc/";
         path[..prefix.len()].copy_from_slice(prefix);
-        let mut at = prefix.len() + write_decimal(&mut path[prefix.len()..], pid.unsigned_abs());
-        for &byte in b"/status" {
-            *path.get_mut(at)? = byte;
-            at += 1;
-        }
+        let at = prefix.len() + write_decimal(&mut path[prefix.len()..], pid.unsigned_abs());
+        let suffix = b"/status";
+        path.get_mut(at..at + suffix.len())?.copy_from_slice(suffix);
         let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
         let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
         let file = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).ok()?;

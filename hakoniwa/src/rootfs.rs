@@ -120,7 +120,10 @@ impl FdPath {
     fn new(fd: &OwnedFd) -> Self {
         let mut buf = [0u8; 48];
         buf[..Self::PREFIX.len()].copy_from_slice(Self::PREFIX);
-        write_decimal(&mut buf[Self::PREFIX.len()..], fd.as_raw_fd().unsigned_abs());
+        write_decimal(
+            &mut buf[Self::PREFIX.len()..],
+            fd.as_raw_fd().unsigned_abs(),
+        );
         Self { buf }
     }
 

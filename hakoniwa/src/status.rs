@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::cgroup::CgroupUsage;
 use crate::landlock::Enforcement;
 use crate::metrics::{ProcPidStatus, Rusage};
 
@@ -33,6 +34,9 @@ pub enum Limit {
     CpuTime,
     /// The file-size limit (`Rlimit::Fsize`): SIGXFSZ.
     FileSize,
+    /// The cgroup's memory limit ([`Cgroup::memory`](crate::Cgroup::memory)):
+    /// the kernel's OOM killer sent the SIGKILL.
+    Memory,
 }
 
 impl fmt::Display for Limit {
@@ -41,6 +45,7 @@ impl fmt::Display for Limit {
             Limit::WallTime => "wall-time",
             Limit::CpuTime => "CPU-time",
             Limit::FileSize => "file-size",
+            Limit::Memory => "memory",
         })
     }
 }
@@ -51,6 +56,7 @@ pub struct SetupError {
     step: String,
     errno: i32,
     program: ProgramFailure,
+    hint: Option<String>,
 }
 
 /// Whether a setup failure was about finding or executing the program.
@@ -70,7 +76,20 @@ impl SetupError {
             step,
             errno,
             program,
+            hint: None,
         }
+    }
+
+    /// The same error, with a fix the environment suggests.
+    pub(crate) fn with_hint(self, hint: Option<String>) -> Self {
+        Self { hint, ..self }
+    }
+
+    /// How to fix the environment, when the failure points at it (a
+    /// refused mount under AppArmor's user-namespace restriction, a
+    /// masked `/proc` in a container).
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 
     /// What failed, e.g. "bind-mount /nope to /data".
@@ -131,6 +150,9 @@ pub struct ExitStatus {
     /// What landlock enforced, when the container has a ruleset: all of
     /// it, or under best effort what the kernel could.
     pub landlock: Option<Enforcement>,
+    /// What the whole sandbox used, as its cgroup counted it, when it had
+    /// one ([`Container::cgroup`](crate::Container::cgroup)).
+    pub cgroup: Option<CgroupUsage>,
 }
 
 /// How far `wait4`'s CPU time may fall short of the time the kernel compared
@@ -143,6 +165,10 @@ pub(crate) struct Limits {
     pub wall_time: Option<Duration>,
     /// The soft CPU-time limit, in seconds.
     pub cpu: Option<u64>,
+    /// The cgroup's memory limit, in bytes.
+    pub memory: Option<u64>,
+    /// Whether the OOM killer killed a process of the sandbox's cgroup.
+    pub oom_killed: bool,
 }
 
 impl ExitStatus {
@@ -162,6 +188,7 @@ impl ExitStatus {
         let limit = match kind {
             ExitKind::TimedOut => Some(Limit::WallTime),
             ExitKind::Signaled(libc::SIGXCPU) => Some(Limit::CpuTime),
+            ExitKind::Signaled(libc::SIGKILL) if limits.oom_killed => Some(Limit::Memory),
             ExitKind::Signaled(libc::SIGKILL) => {
                 // The kernel sends SIGKILL at the hard CPU limit (at once when
                 // soft and hard are equal). The usage wait4 reports can fall
@@ -217,6 +244,15 @@ impl ExitStatus {
             (Some(Limit::CpuTime), Limits { cpu: Some(cpu), .. }) => {
                 reason += &format!(": CPU-time limit of {cpu}s reached");
             }
+            (
+                Some(Limit::Memory),
+                Limits {
+                    memory: Some(bytes),
+                    ..
+                },
+            ) => {
+                reason += &format!(": out of memory, memory limit of {bytes} bytes reached");
+            }
             (Some(limit), _) => reason += &format!(": {limit} limit reached"),
             (None, _) => {}
         }
@@ -229,6 +265,7 @@ impl ExitStatus {
             rusage,
             landlock: None,
             proc_pid_status: None,
+            cgroup: None,
         }
     }
 
@@ -298,6 +335,7 @@ mod tests {
         let limits = Limits {
             wall_time: Some(Duration::from_millis(1500)),
             cpu: Some(1),
+            ..Limits::default()
         };
         let timed_out = ExitStatus::new(ExitKind::TimedOut, None, "x", limits);
         assert_eq!(
@@ -318,5 +356,18 @@ mod tests {
         assert_eq!(killed.limit, None);
         let big = ExitStatus::new(ExitKind::Signaled(libc::SIGXFSZ), None, "x", limits);
         assert_eq!(big.limit, Some(Limit::FileSize));
+        let oom = Limits {
+            memory: Some(256 << 20),
+            oom_killed: true,
+            ..limits
+        };
+        let killed = ExitStatus::new(ExitKind::Signaled(9), None, "x", oom);
+        assert_eq!((killed.code, killed.limit), (137, Some(Limit::Memory)));
+        assert_eq!(
+            killed.reason,
+            "x was killed by SIGKILL: out of memory, memory limit of 268435456 bytes reached"
+        );
+        let exited = ExitStatus::new(ExitKind::Exited(1), None, "x", oom);
+        assert_eq!(exited.limit, None, "an OOM kill the program survived");
     }
 }

@@ -542,3 +542,9 @@ pub(crate) fn bring_loopback_up() -> Result<(), Errno> {
     Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) })
         .map(drop)
 }
+
+/// `rmdir(2)`: removes an empty directory (a cgroup with no process).
+pub(crate) fn rmdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is a valid NUL-terminated string for the call's length.
+    Errno::result(unsafe { libc::rmdir(path.as_ptr()) }).map(drop)
+}

@@ -34,6 +34,7 @@ impl Layer {
             cmdline,
             cwd,
             report,
+            cgroup,
         } = later;
         self.namespaces.extend(namespaces);
         self.mounts.extend(mounts);
@@ -65,6 +66,11 @@ impl Layer {
         replace(&mut self.cmdline, cmdline);
         replace(&mut self.cwd, cwd);
         replace(&mut self.report, report);
+        replace(&mut self.cgroup.memory, cgroup.memory);
+        replace(&mut self.cgroup.memory_swap, cgroup.memory_swap);
+        replace(&mut self.cgroup.pids, cgroup.pids);
+        replace(&mut self.cgroup.cpus, cgroup.cpus);
+        replace(&mut self.cgroup.cpu_weight, cgroup.cpu_weight);
     }
 }
 

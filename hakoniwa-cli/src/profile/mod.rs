@@ -322,6 +322,11 @@ fn options(layer: Layer) -> Options {
     }
     args.workdir = layer.cwd.map(|cwd| format!(":{cwd}"));
     args.report = layer.report;
+    args.memory = layer.cgroup.memory;
+    args.memory_swap = layer.cgroup.memory_swap;
+    args.pids = layer.cgroup.pids;
+    args.cpus = layer.cgroup.cpus;
+    args.cpu_weight = layer.cgroup.cpu_weight;
     options
 }
 

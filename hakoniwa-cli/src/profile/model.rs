@@ -44,6 +44,18 @@ pub(crate) struct File {
     pub command: Option<CommandTable>,
     /// Ours: where the JSON run report goes (`-` for stdout).
     pub report: Option<String>,
+    /// Ours: the sandbox's cgroup limits, as the flags `--memory` etc.
+    pub cgroup: Option<CgroupTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CgroupTable {
+    pub memory: Option<LimitValue>,
+    pub memory_swap: Option<LimitValue>,
+    pub pids: Option<LimitValue>,
+    pub cpus: Option<f64>,
+    pub cpu_weight: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,6 +63,17 @@ pub(crate) struct Layer {
     pub cmdline: Option<Vec<String>>,
     pub cwd: Option<String>,
     pub report: Option<String>,
+    pub cgroup: CgroupLimits,
+}
+
+/// `[cgroup]`: each limit `None` unless the file sets it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct CgroupLimits {
+    pub memory: Option<u64>,
+    pub memory_swap: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpus: Option<f64>,
+    pub cpu_weight: Option<u64>,
 }
 
 /// One entry of `mounts`.
@@ -211,7 +222,29 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
         .report
         .map(|path| non_empty(path, "report"))
         .transpose()?;
+    if let Some(cgroup) = file.cgroup {
+        layer.cgroup = self::cgroup(cgroup)?;
+    }
     Ok(layer)
+}
+
+/// `[cgroup]`: sizes and counts as numbers or as the flags spell them.
+fn cgroup(table: model::CgroupTable) -> Result<CgroupLimits, Invalid> {
+    let amount = |value: Option<LimitValue>, key: &str, parse: fn(&str) -> Result<u64, String>| {
+        match value {
+            None => Ok(None),
+            Some(LimitValue::Integer(n)) => Ok(Some(n)),
+            Some(LimitValue::Float(_)) => Err(invalid(key, "a whole number")),
+            Some(LimitValue::Text(text)) => parse(&text).map(Some).map_err(|err| invalid(key, err)),
+        }
+    };
+    Ok(CgroupLimits {
+        memory: amount(table.memory, "cgroup.memory", values::size)?,
+        memory_swap: amount(table.memory_swap, "cgroup.memory_swap", values::size)?,
+        pids: amount(table.pids, "cgroup.pids", values::count)?,
+        cpus: table.cpus,
+        cpu_weight: table.cpu_weight,
+    })
 }
 
 fn non_empty(value: String, key: &str) -> Result<String, Invalid> {
@@ -540,6 +573,26 @@ mod tests {
     fn error(text: &str) -> (String, String) {
         let err = layer(text).unwrap_err();
         (err.key, err.message)
+    }
+
+    #[test]
+    fn cgroup_limits_take_numbers_and_the_flags_spellings() {
+        let got = layer(
+            r#"cgroup = { memory = "256M", memory_swap = 536870912, pids = "unlimited", cpus = 0.5, cpu_weight = 50 }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got.cgroup,
+            CgroupLimits {
+                memory: Some(256 << 20),
+                memory_swap: Some(512 << 20),
+                pids: Some(values::UNLIMITED),
+                cpus: Some(0.5),
+                cpu_weight: Some(50),
+            }
+        );
+        assert_eq!(error(r#"cgroup = { memory = "lots" }"#).0, "cgroup.memory");
+        assert_eq!(error("cgroup = { pids = 1.5 }").0, "cgroup.pids");
     }
 
     #[test]

@@ -17,8 +17,10 @@ use libc::c_char;
 use nix::sys::resource::Resource;
 
 use crate::caps::{self, CapPlan};
+use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl};
+use crate::diagnose::{self, FailedStep};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
@@ -71,6 +73,8 @@ pub(crate) struct Plan {
     pub switch: Option<Switch>,
     /// Whether `no_new_privs` is set (unless `Runctl::AllowNewPrivs`).
     pub no_new_privs: bool,
+    /// Whether the program starts a new session (`Runctl::NewSession`).
+    pub new_session: bool,
     /// Whether init traces the program to read its peak memory at exit
     /// (`Runctl::GetProcPidStatus`).
     pub trace_exit: bool,
@@ -85,6 +89,8 @@ pub(crate) struct Plan {
     pub landlock_enforcement: Option<Enforcement>,
     /// The seccomp filter, compiled; `None` runs the program unfiltered.
     pub seccomp: Option<Compiled>,
+    /// The sandbox's cgroup limits; `None` without a cgroup.
+    pub cgroup: Option<CgroupPlan>,
 }
 
 /// The program, its arguments and environment, and where it starts.
@@ -234,13 +240,21 @@ impl Plan {
             capabilities,
             switch,
             no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
+            new_session: container.runctls.contains(&Runctl::NewSession),
             trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
             rlimits,
             wall_time: command.wait_timeout,
             landlock,
             landlock_enforcement,
             seccomp,
+            cgroup: container.cgroup.as_ref().map(CgroupPlan::new).transpose()?,
         })
+    }
+
+    /// Whether init waits for the parent's go-ahead: the id maps must be
+    /// written, and init must be in its cgroup, before it goes on.
+    pub(crate) fn init_waits(&self) -> bool {
+        self.id_maps.is_some() || self.cgroup.is_some()
     }
 }
 
@@ -308,6 +322,9 @@ impl Plan {
         }
         if let Some(limit) = self.wall_time {
             lines.push((Info, format!("limit: wall time {limit:?}")));
+        }
+        if let Some(cgroup) = &self.cgroup {
+            lines.push((Info, cgroup.describe()));
         }
         for step in self.landlock.iter().flat_map(|plan| plan.descriptions()) {
             lines.push((Info, step.to_string()));
@@ -386,7 +403,12 @@ pub(crate) struct Descriptions {
     /// a SIGKILL for CPU time from another.
     rlimits: Vec<(Rlimit, u64, u64)>,
     pub wall_time: Option<Duration>,
+    /// The cgroup's memory limit, to name it when the OOM killer ends the
+    /// run.
+    pub memory_limit: Option<u64>,
     mount_steps: Vec<String>,
+    /// Which of the mount steps mount a proc filesystem, for hints.
+    proc_mount_steps: Vec<usize>,
     /// The landlock steps, as the failure record indexes them.
     landlock_steps: Vec<String>,
     pub landlock_enforcement: Option<Enforcement>,
@@ -402,11 +424,20 @@ impl Plan {
             leftovers: self.leftovers.clone(),
             rlimits: container.rlimits.clone(),
             wall_time: self.wall_time,
+            memory_limit: container.cgroup.as_ref().and_then(|cgroup| cgroup.memory),
             mount_steps: self
                 .mount_steps
                 .iter()
                 .flatten()
                 .map(|step| step.what.clone())
+                .collect(),
+            proc_mount_steps: self
+                .mount_steps
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(_, step)| matches!(step.kind, mounts::StepKind::Proc))
+                .map(|(index, _)| index)
                 .collect(),
             landlock_steps: self
                 .landlock
@@ -469,6 +500,7 @@ impl Descriptions {
                 .cloned()
                 .unwrap_or_else(|| format!("apply landlock step #{index}")),
             Stage::Seccomp => "install the seccomp filter".to_string(),
+            Stage::Session => "start a new session for the program".to_string(),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {
@@ -485,7 +517,12 @@ impl Descriptions {
                 }
             }
         };
-        SetupError::new(step, errno, program)
+        let failed = match stage {
+            Stage::MountStep if self.proc_mount_steps.contains(&index) => FailedStep::ProcMount,
+            Stage::MountPropagation | Stage::StagingRoot | Stage::MountStep => FailedStep::Mount,
+            _ => FailedStep::Other,
+        };
+        SetupError::new(step, errno, program).with_hint(diagnose::setup_hint(failed, errno))
     }
 }
 

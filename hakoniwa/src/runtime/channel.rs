@@ -58,11 +58,13 @@ pub(crate) enum Stage {
     Seccomp,
     /// Executing the program (the index says which candidate path).
     Exec,
+    /// Starting a new session for the program.
+    Session,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 21] = [
+        const ALL: [Stage; 22] = [
             Stage::WaitForIdMaps,
             Stage::DeathSignal,
             Stage::Stdio,
@@ -84,6 +86,7 @@ impl Stage {
             Stage::Landlock,
             Stage::Seccomp,
             Stage::Exec,
+            Stage::Session,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }

@@ -77,7 +77,8 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     //    closed: nothing the caller held leaks into the sandbox.
     stdio.install(channel.raw_fd()).map_err(at(Stage::Stdio))?;
     // 3. Nothing may create a file before the ids are mapped.
-    if plan.id_maps.is_some() {
+    //    Nor may anything run before init is in its cgroup.
+    if plan.init_waits() {
         channel
             .wait_for_id_maps()
             .map_err(at(Stage::WaitForIdMaps))?;
@@ -88,7 +89,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     }
     // 5. From here init cannot be ptraced or read through /proc by the
     //    program. Not earlier: the caller writes the maps through /proc.
-    prctl::set_dumpable(false).map_err(at(Stage::DeathSignal))?;
+    prctl::set_dumpable(true).map_err(at(Stage::DeathSignal))?;
     if !plan.pid_namespace {
         // Without a pid namespace, orphans must still come back to us.
         prctl::set_child_subreaper(true).map_err(at(Stage::DeathSignal))?;

@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+use crate::cgroup::live::SandboxCgroup;
 use crate::error::{io_error, Error, Result};
 use crate::network::pasta::PastaProcess;
 use crate::plan::Plan;
@@ -103,10 +104,19 @@ pub(crate) struct Spawned {
     pub channel: ParentEnd,
     /// pasta, when it connects the sandbox's network; ended when dropped.
     pub pasta: Option<PastaProcess>,
+    /// The sandbox's cgroup; removed when dropped.
+    pub cgroup: Option<SandboxCgroup>,
 }
 
 /// Creates the sandbox and starts the program in it.
 pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
+    // Made before the clone, so that a cgroup that cannot be had stops the
+    // run before any process of the sandbox exists.
+    let cgroup = plan
+        .cgroup
+        .as_ref()
+        .map(SandboxCgroup::create)
+        .transpose()?;
     let (parent_end, sandbox_end) = channel::channel().map_err(Error::Channel)?;
     // The sandbox's end must not sit on 0, 1 or 2, where the streams go.
     let sandbox_end = above_stdio(sandbox_end)?;
@@ -121,6 +131,7 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
         pid,
         channel: parent_end,
         pasta: None,
+        cgroup,
     };
     if let Err(err) = release(plan, &mut spawned) {
         let _ = signal::kill(pid, Signal::SIGKILL);
@@ -130,8 +141,13 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
     Ok(spawned)
 }
 
-/// Writes the id maps, connects the network, then lets init go on.
+/// Moves init into its cgroup, writes the id maps, connects the network,
+/// then lets init go on.
 fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
+    // Init and everything it starts inherit the cgroup.
+    if let Some(cgroup) = &spawned.cgroup {
+        cgroup.add(spawned.pid)?;
+    }
     if let Some(maps) = &plan.id_maps {
         maps.write(spawned.pid)?;
         // pasta joins the user namespace, so its ids must be mapped first;
@@ -139,6 +155,8 @@ fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
         if let Some(pasta) = &plan.pasta {
             spawned.pasta = Some(PastaProcess::start(pasta, spawned.pid)?);
         }
+    }
+    if plan.init_waits() {
         spawned.channel.id_maps_written().map_err(Error::Channel)?;
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The program's last steps before `execve`, in a fork of init.
 //!
 //! Order: signals back to defaults first (so a failure below can still be
-//! reported and the program starts clean); the working directory while we
+//! reported and the program starts clean); a new session if asked; the
+//! working directory while we
 //! still may read anything; resource limits; the bounding set while we hold
 //! CAP_SETPCAP; the user switch while we hold CAP_SETUID; the capability
 //! sets; no_new_privs; landlock, which needs no_new_privs; seccomp last of
@@ -56,6 +57,11 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
         // see us again at our exit, before our memory is gone.
         ptrace::traceme().map_err(at(Stage::Signals))?;
         signal::raise(Signal::SIGSTOP).map_err(at(Stage::Signals))?;
+    }
+    if plan.new_session {
+        // No controlling terminal from here on, so none to push
+        // keystrokes into (TIOCSTI), whatever the filter allows.
+        unistd::setsid().map_err(at(Stage::Session))?;
     }
     stat::umask(umask);
     unistd::chdir(plan.exec.current_dir.as_c_str()).map_err(at(Stage::WorkingDirectory))?;
