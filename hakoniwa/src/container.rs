@@ -11,7 +11,7 @@ use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::landlock::Ruleset;
 use crate::network::{Network, Pasta};
-use crate::seccomp::{Filter, UserNamespaces};
+use crate::seccomp::Filter;
 
 /// A Linux namespace the sandbox may get a new instance of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,7 +149,7 @@ impl fmt::Display for Rlimit {
     }
 }
 
-/// Which seccomp filter the program gets.
+/// Which seccomp filter the program gets (compiled in `Plan::new`).
 #[derive(Clone, Debug)]
 pub(crate) enum Seccomp {
     /// `default`, built at spawn time.
@@ -158,19 +158,6 @@ pub(crate) enum Seccomp {
     Filter(Filter),
     /// None.
     Unconfined,
-}
-
-impl Seccomp {
-    /// The filter to compile, if any.
-    pub(crate) fn filter(&self) -> Option<std::borrow::Cow<'_, Filter>> {
-        match self {
-            Seccomp::Default => Some(std::borrow::Cow::Owned(Filter::hardened(
-                UserNamespaces::Deny,
-            ))),
-            Seccomp::Filter(filter) => Some(std::borrow::Cow::Borrowed(filter)),
-            Seccomp::Unconfined => None,
-        }
-    }
 }
 
 /// Switches that change how the runtime behaves.

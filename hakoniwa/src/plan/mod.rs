@@ -11,6 +11,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use libc::c_char;
@@ -19,7 +20,8 @@ use nix::sys::resource::Resource;
 use crate::caps::{self, CapPlan};
 use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
-use crate::container::{Container, Namespace, Rlimit, Runctl};
+use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
+use crate::seccomp::{Filter, UserNamespaces};
 use crate::diagnose::{self, FailedStep};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
@@ -207,12 +209,13 @@ impl Plan {
         }
 
         // Rules that depend on capabilities see those the program keeps.
-        let seccomp = match container.seccomp.filter() {
-            Some(filter) => {
-                let capabilities = capabilities.map(|caps| caps.mask);
-                Some(compile::compile(&filter, &Target::current(capabilities)?)?)
+        let capabilities_mask = capabilities.map(|caps| caps.mask);
+        let seccomp = match &container.seccomp {
+            Seccomp::Default => Some(default_filter(capabilities_mask)?),
+            Seccomp::Filter(filter) => {
+                Some(compile::compile(filter, &Target::current(capabilities_mask)?)?)
             }
-            None => None,
+            Seccomp::Unconfined => None,
         };
 
         let (landlock, landlock_enforcement) = match &container.landlock {
@@ -375,6 +378,21 @@ impl Plan {
         }
         lines
     }
+}
+
+/// The `default` profile, compiled for a program holding `capabilities`:
+/// once per process and capability set, so that a caller starting many
+/// sandboxes pays for it once (the host and kernel do not change).
+fn default_filter(capabilities: Option<u64>) -> Result<Compiled> {
+    static COMPILED: Mutex<Vec<(Option<u64>, Compiled)>> = Mutex::new(Vec::new());
+    let mut compiled = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, program)) = compiled.iter().find(|(caps, _)| *caps == capabilities) {
+        return Ok(program.clone());
+    }
+    let filter = Filter::hardened(UserNamespaces::Deny);
+    let program = compile::compile(&filter, &Target::current(capabilities)?)?;
+    compiled.push((capabilities, program.clone()));
+    Ok(program)
 }
 
 /// Directories one of which exists on any Linux system; the first that
