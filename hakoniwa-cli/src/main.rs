@@ -7,6 +7,8 @@ mod lower;
 mod options;
 mod profile;
 mod report;
+#[cfg(test)]
+mod robustness;
 mod run;
 mod signals;
 #[allow(unsafe_code)]

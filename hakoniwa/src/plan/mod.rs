@@ -21,7 +21,6 @@ use crate::caps::{self, CapPlan};
 use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
-use crate::seccomp::{Filter, UserNamespaces};
 use crate::diagnose::{self, FailedStep};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
@@ -31,6 +30,7 @@ use crate::network::pasta::PastaPlan;
 use crate::passwd;
 use crate::runtime::channel::Stage;
 use crate::seccomp::compile::{self, Compiled, Target};
+use crate::seccomp::{Filter, UserNamespaces};
 use crate::status::{ProgramFailure, SetupError};
 
 pub(crate) use mounts::Step;
@@ -212,9 +212,10 @@ impl Plan {
         let capabilities_mask = capabilities.map(|caps| caps.mask);
         let seccomp = match &container.seccomp {
             Seccomp::Default => Some(default_filter(capabilities_mask)?),
-            Seccomp::Filter(filter) => {
-                Some(compile::compile(filter, &Target::current(capabilities_mask)?)?)
-            }
+            Seccomp::Filter(filter) => Some(compile::compile(
+                filter,
+                &Target::current(capabilities_mask)?,
+            )?),
             Seccomp::Unconfined => None,
         };
 
@@ -385,7 +386,9 @@ impl Plan {
 /// sandboxes pays for it once (the host and kernel do not change).
 fn default_filter(capabilities: Option<u64>) -> Result<Compiled> {
     static COMPILED: Mutex<Vec<(Option<u64>, Compiled)>> = Mutex::new(Vec::new());
-    let mut compiled = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut compiled = COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((_, program)) = compiled.iter().find(|(caps, _)| *caps == capabilities) {
         return Ok(program.clone());
     }

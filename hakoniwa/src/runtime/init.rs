@@ -89,7 +89,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     }
     // 5. From here init cannot be ptraced or read through /proc by the
     //    program. Not earlier: the caller writes the maps through /proc.
-    prctl::set_dumpable(true).map_err(at(Stage::DeathSignal))?;
+    prctl::set_dumpable(false).map_err(at(Stage::DeathSignal))?;
     if !plan.pid_namespace {
         // Without a pid namespace, orphans must still come back to us.
         prctl::set_child_subreaper(true).map_err(at(Stage::DeathSignal))?;
