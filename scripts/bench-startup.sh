@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start-up benchmark: hakoniwa against bubblewrap, util-linux unshare and a
-# floor program (bench/floor.c), in one run, on this machine. Prints a
+# floor program (scripts/floor.c), in one run, on this machine. Prints a
 # markdown table of medians and ratios; BENCHMARKS.md holds the last one.
 #
-#   bench/startup.sh [RUNS]        (default 200; needs hyperfine, bwrap, gcc)
+#   scripts/bench-startup.sh [RUNS]        (default 200; needs hyperfine, bwrap, gcc)
 #
 # Run as root or as an ordinary user: each measures its own path.
 set -euo pipefail
@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 cp target/release/hakoniwa "$work/"
-gcc -O2 -o "$work/floor" bench/floor.c
+gcc -O2 -o "$work/floor" scripts/floor.c
 h="$work/hakoniwa"
 
 # Equivalent command lines: the same namespaces and the same view.
@@ -28,7 +28,7 @@ bwrap_all="bwrap --unshare-all --ro-bind /usr /usr --ro-bind /etc /etc --symlink
 declare -a names commands
 add() { names+=("$1"); commands+=("$2"); }
 add "/bin/true alone" "/bin/true"
-add "floor (bench/floor.c)" "$work/floor /bin/true"
+add "floor (scripts/floor.c)" "$work/floor /bin/true"
 add "unshare --user --map-root-user --mount --pid --fork" "unshare --user --map-root-user --mount --pid --fork /bin/true"
 add "bwrap, default view, no seccomp" "$bwrap_default"
 add "hakoniwa run (default seccomp)" "$h run -- /bin/true"

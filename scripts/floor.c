@@ -3,7 +3,7 @@
  * user, mount and pid namespaces, write the id maps, build a tmpfs root
  * with read-only binds of the system directories and a /proc,
  * pivot_root, exec. No error messages, no options, no seccomp.
- * Built and run by bench/startup.sh; not part of hakoniwa. */
+ * Built and run by scripts/bench-startup.sh; not part of hakoniwa. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
