@@ -44,7 +44,7 @@ fn cgroups_for(caller: &Caller) -> bool {
     }
     outcome.assert_setup_failure("cannot apply cgroup limits (pids)");
     let name = thread::current().name().unwrap_or("test").to_owned();
-    eprintln!(
+    skipped!(
         "skipped: {name}: uid {} has no writable cgroup here: {}",
         caller.uid(),
         outcome.stderr.lines().next().unwrap_or_default()
@@ -239,7 +239,7 @@ fn impossible_limits_are_refused_before_any_cgroup(caller: &Caller) {
 fn without_a_writable_cgroup_the_error_says_how_to_get_one(caller: &Caller) {
     let outcome = caller.run(&["--memory", "64M"], &["true"]).output();
     if outcome.status.code() == Some(0) {
-        eprintln!(
+        skipped!(
             "skipped: uid {} has a writable cgroup here, so there is no error to see",
             caller.uid()
         );

@@ -337,13 +337,13 @@ fn no_new_user_namespaces(caller: &Caller) {
 /// table; the filter covers it.
 fn the_32_bit_entry_point_is_filtered_too(caller: &Caller) {
     if !cfg!(target_arch = "x86_64") {
-        eprintln!("skipped: int 0x80 is an x86-64 matter");
+        skipped!("skipped: int 0x80 is an x86-64 matter");
         return;
     }
     for run_args in configurations(&[]) {
         let getppid = caller.attempt(&run_args, &["syscall", "int80-getppid"]);
         if getppid["ok"] != true {
-            eprintln!("skipped: this kernel has no IA-32 emulation: {getppid}");
+            skipped!("skipped: this kernel has no IA-32 emulation: {getppid}");
             return;
         }
         let keyctl = caller.attempt(&run_args, &["syscall", "int80-keyctl"]);

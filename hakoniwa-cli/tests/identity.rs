@@ -72,14 +72,14 @@ fn newuidmap_installed() -> bool {
 /// Whether the subordinate-id tests can run; prints why not.
 fn subordinate_ids(caller: &Caller, test: &str) -> Option<(u32, u32)> {
     if !newuidmap_installed() {
-        eprintln!(
+        skipped!(
             "skipped: {test}: newuidmap/newgidmap not installed (apt install uidmap; .ci/run does)"
         );
         return None;
     }
     let range = subordinate_range(caller);
     if range.is_none() {
-        eprintln!(
+        skipped!(
             "skipped: {test}: uid {} has no matching entries in /etc/subuid and /etc/subgid (.ci/run adds them)",
             caller.uid()
         );
@@ -302,13 +302,13 @@ fn root_inside_cannot_remount_a_read_only_bind(caller: &Caller) {
 
 fn maps_outside_the_subordinate_ranges_are_refused(caller: &Caller) {
     if caller.is_root() {
-        eprintln!(
+        skipped!(
             "skipped: maps_outside_the_subordinate_ranges_are_refused: root may map any range"
         );
         return;
     }
     if !newuidmap_installed() {
-        eprintln!(
+        skipped!(
             "skipped: maps_outside_the_subordinate_ranges_are_refused: newuidmap not installed"
         );
         return;

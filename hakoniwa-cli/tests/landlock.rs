@@ -181,7 +181,7 @@ fn kernel_abi(caller: &Caller) -> u64 {
 fn skip_below_abi(caller: &Caller, abi: u64, what: &str) -> bool {
     let kernel = kernel_abi(caller);
     if kernel < abi {
-        eprintln!("skipped: {what} needs landlock ABI {abi}, the kernel has {kernel}");
+        skipped!("skipped: {what} needs landlock ABI {abi}, the kernel has {kernel}");
     }
     kernel < abi
 }
@@ -266,7 +266,7 @@ fn hard_requirement_stops_the_run_without_landlock(caller: &Caller) {
 fn hard_requirement_stops_the_run_above_the_kernel_abi(caller: &Caller) {
     let kernel = kernel_abi(caller);
     if kernel >= 6 {
-        eprintln!(
+        skipped!(
             "skipped: the kernel has landlock ABI {kernel}, which enforces every right hakoniwa \
              asks for (see hard_requirement_stops_the_run_without_landlock)"
         );

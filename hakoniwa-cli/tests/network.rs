@@ -57,7 +57,7 @@ fn with_pasta(caller: &Caller, test: impl FnOnce()) {
     match pasta_missing(caller) {
         Some(reason) => {
             let name = thread::current().name().unwrap_or("test").to_owned();
-            eprintln!("skipped: {name}: {reason}");
+            skipped!("skipped: {name}: {reason}");
         }
         None => test(),
     }

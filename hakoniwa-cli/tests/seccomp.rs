@@ -76,12 +76,12 @@ fn default_refuses_tiocsti_whatever_the_high_bits(caller: &Caller) {
 /// i386 numbers; the filter covers that table too.
 fn default_covers_the_32_bit_entry_point(caller: &Caller) {
     if !cfg!(target_arch = "x86_64") {
-        eprintln!("skipped: int 0x80 is an x86-64 matter");
+        skipped!("skipped: int 0x80 is an x86-64 matter");
         return;
     }
     let getppid = caller.attempt(&[], &["syscall", "int80-getppid"]);
     if getppid["ok"] != true {
-        eprintln!("skipped: this kernel has no IA-32 emulation: {getppid}");
+        skipped!("skipped: this kernel has no IA-32 emulation: {getppid}");
         return;
     }
     let keyctl = caller.attempt(&[], &["syscall", "int80-keyctl"]);

@@ -26,6 +26,7 @@ impl Layer {
             cap_drop,
             allow_new_privs,
             new_session,
+            peak_memory,
             hostname,
             rlimits,
             walltime,
@@ -59,6 +60,7 @@ impl Layer {
         replace(&mut self.user, user);
         replace(&mut self.allow_new_privs, allow_new_privs);
         replace(&mut self.new_session, new_session);
+        replace(&mut self.peak_memory, peak_memory);
         replace(&mut self.hostname, hostname);
         replace(&mut self.walltime, walltime);
         replace(&mut self.seccomp, seccomp);

@@ -298,6 +298,7 @@ fn options(layer: Layer) -> Options {
     args.cap_drop = layer.cap_drop;
     args.allow_new_privs = layer.allow_new_privs.unwrap_or(false);
     args.new_session = layer.new_session.unwrap_or(false);
+    args.peak_memory = layer.peak_memory.unwrap_or(false);
     args.hostname = layer.hostname;
     for (resource, value) in layer.rlimits {
         let field = match resource {

@@ -37,6 +37,8 @@ pub(crate) struct File {
     pub allow_new_privs: Option<bool>,
     /// Ours: start the program in a new session, without a terminal.
     pub new_session: Option<bool>,
+    /// Ours: measure the program's peak memory as it exits.
+    pub peak_memory: Option<bool>,
     pub hostname: Option<String>,
     #[serde(default)]
     pub limits: Vec<LimitEntry>,

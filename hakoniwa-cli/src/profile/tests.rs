@@ -81,6 +81,7 @@ fn every_key_maps_to_its_option() {
         capabilities = { add = ["NET_RAW"], drop = ["MKNOD"] }
         allow_new_privs = true
         new_session = true
+        peak_memory = true
         hostname = "box"
         limits = [{ type = "cpu", value = 5 }, { type = "as", value = "1G" },
                   { type = "core", value = 0 }, { type = "fsize", value = 9 },
@@ -126,6 +127,7 @@ fn every_key_maps_to_its_option() {
     assert_eq!(args.cap_drop, ["MKNOD"]);
     assert!(args.allow_new_privs);
     assert!(args.new_session);
+    assert!(args.peak_memory);
     assert_eq!(args.hostname.as_deref(), Some("box"));
     assert_eq!(args.limit_cpu, Some(6), "the later entry wins");
     assert_eq!(args.limit_as, Some(1 << 30));

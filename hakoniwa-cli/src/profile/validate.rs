@@ -54,6 +54,7 @@ pub(crate) struct Layer {
     pub cap_drop: Vec<String>,
     pub allow_new_privs: Option<bool>,
     pub new_session: Option<bool>,
+    pub peak_memory: Option<bool>,
     pub hostname: Option<String>,
     /// Later entries for the same resource win.
     pub rlimits: Vec<(Rlimit, u64)>,
@@ -189,6 +190,7 @@ pub(crate) fn validate(file: File) -> Result<Layer, Invalid> {
     }
     layer.allow_new_privs = file.allow_new_privs;
     layer.new_session = file.new_session;
+    layer.peak_memory = file.peak_memory;
     layer.hostname = file
         .hostname
         .map(|name| non_empty(name, "hostname"))

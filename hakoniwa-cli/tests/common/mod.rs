@@ -35,6 +35,15 @@ pub const ROOTFS_ENTRIES: [&str; 7] = ["bin", "etc", "lib", "lib32", "lib64", "s
 /// The unprivileged user root drops to: `nobody` on most distributions.
 pub const UNPRIVILEGED_ID: u32 = 65534;
 
+/// `eprintln!`, but past the test harness's capture: the reason a test was
+/// skipped shows in every run, passing or not.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Defines, for each named function `fn NAME(caller: &Caller)`, the tests
 /// `NAME::as_root` and `NAME::as_unprivileged`.
 macro_rules! sandbox_tests {
@@ -85,7 +94,7 @@ impl Caller {
             Ok(caller) => test(&caller),
             Err(reason) => {
                 let name = std::thread::current().name().unwrap_or("test").to_owned();
-                eprintln!("skipped: {name}: {reason}");
+                skipped!("skipped: {name}: {reason}");
             }
         }
     }
