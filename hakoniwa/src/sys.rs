@@ -67,6 +67,58 @@ pub(crate) fn clone_process(flags: u64) -> Result<Forked, Errno> {
     }
 }
 
+/// Size of the stack a vforked program runs its last steps on.
+const VFORK_STACK: usize = 256 * 1024;
+
+/// Starts `run` in a new process that shares this one's memory and runs on
+/// a stack of its own (`CLONE_VM | CLONE_VFORK`, as `posix_spawn` does):
+/// nothing is copied, and this process is suspended until the new one
+/// executes a program or exits. `run` must not return, and must make only
+/// system calls that touch no memory of this process but its own stack
+/// and what it reads.
+pub(crate) fn vfork_run<F: FnOnce()>(run: F) -> Result<Pid, Errno> {
+    extern "C" fn trampoline<F: FnOnce()>(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` points at the `ManuallyDrop<F>` below, alive and
+        // untouched while the caller is suspended; it is read exactly once.
+        let run = unsafe { ptr::read(arg.cast::<F>()) };
+        run();
+        // `run` executes a program or exits; should it return, end here.
+        exit_now(125)
+    }
+    // SAFETY: an anonymous private mapping of the given size; checked below.
+    let stack = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            VFORK_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    // The new process owns `run` from here: never dropped by this one.
+    let mut run = std::mem::ManuallyDrop::new(run);
+    // SAFETY: the stack grows down from the end of the mapping, 16-byte
+    // aligned (mmap returns page-aligned memory); `trampoline::<F>` matches
+    // what clone calls; the caller is suspended until the new process
+    // leaves this memory (CLONE_VFORK), so `run` outlives its use.
+    let pid = unsafe {
+        libc::clone(
+            trampoline::<F>,
+            stack.cast::<u8>().add(VFORK_STACK).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut *run as *mut F).cast(),
+        )
+    };
+    let result = Errno::result(pid).map(Pid::from_raw);
+    // SAFETY: the new process has executed or exited: the stack is unused.
+    unsafe { libc::munmap(stack, VFORK_STACK) };
+    result
+}
+
 /// Ends the calling process at once, without running destructors or
 /// `atexit` handlers (which may take locks held by threads that are gone).
 pub(crate) fn exit_now(code: i32) -> ! {

@@ -118,9 +118,16 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     }
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None).map_err(at(Stage::Signals))?;
     let started = now();
-    let program = match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
-        Forked::Child => program::run(plan, channel, umask),
-        Forked::Parent(pid) => pid,
+    // The program shares init's memory until it executes (vfork): nothing
+    // is copied. Not when init traces it: the program stops for its tracer
+    // before exec, and a vforked child would wait on a suspended init.
+    let program = if plan.trace_exit {
+        match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
+            Forked::Child => program::run(plan, channel, umask),
+            Forked::Parent(pid) => pid,
+        }
+    } else {
+        sys::vfork_run(|| program::run(plan, channel, umask)).map_err(at(Stage::ForkProgram))?
     };
     // 8. The wall-time limit counts from the program's start.
     if let Some(limit) = plan.wall_time {

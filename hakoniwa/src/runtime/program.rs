@@ -56,7 +56,7 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
         // Stop until init, now our tracer, has set its options: it will
         // see us again at our exit, before our memory is gone.
         ptrace::traceme().map_err(at(Stage::Signals))?;
-        signal::raise(Signal::SIGSTOP).map_err(at(Stage::Signals))?;
+        signal::kill(unistd::getpid(), Signal::SIGSTOP).map_err(at(Stage::Signals))?;
     }
     if plan.new_session {
         // No controlling terminal from here on, so none to push
