@@ -1,0 +1,407 @@
+//! `config.json` → `hakoniwa::Container` + `Command`: the only mapping path,
+//! used by `run` and by `create`. Anything the specification requires that
+//! hakoniwa cannot give is an error naming the field, never a silent skip.
+
+use std::path::Path;
+
+use hakoniwa::seccomp::Filter;
+use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
+
+use crate::error::SpecError;
+use crate::spec::{self, Spec};
+
+/// Entries of `/proc` the library hides in every proc mount it makes (its
+/// own copy of runc's default `maskedPaths`).
+const PROC_MASKED: [&str; 10] = [
+    "acpi",
+    "asound",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+/// Entries of `/proc` the library makes read-only in every proc mount.
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// What runs: the command, in its container, and the umask to spawn it
+/// with (the library gives the program the caller's umask).
+pub struct Program {
+    pub command: Command,
+    pub umask: Option<u32>,
+}
+
+/// Maps a container's configuration, whose relative paths are relative to
+/// `bundle`, onto a sandbox.
+pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| SpecError::field("process", "missing: nothing to run"))?;
+    let root = spec
+        .root
+        .as_ref()
+        .ok_or_else(|| SpecError::field("root", "missing: no root filesystem"))?;
+    let program = process
+        .args
+        .first()
+        .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
+    if process.terminal {
+        return Err(SpecError::field(
+            "process.terminal",
+            "a terminal (console socket) is not supported yet",
+        ));
+    }
+
+    // Order matters only within the mounts, which the library applies in
+    // the order given; everything else is configuration it orders itself.
+    let mut container = Container::empty();
+    namespaces(&mut container, &spec.linux)?;
+    id_maps(&mut container, &spec.linux);
+    container.rootdir(bundle.join(&root.path));
+    if !root.readonly {
+        container.runctl(Runctl::RootdirRW);
+    }
+    if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+        container.hostname(hostname);
+    }
+    mounts(&mut container, &spec.mounts, bundle)?;
+    masked_paths(&spec.linux, &spec.mounts)?;
+    identity(&mut container, process);
+    rlimits(&mut container, &process.rlimits)?;
+    if !process.no_new_privileges {
+        container.runctl(Runctl::AllowNewPrivs);
+    }
+    match &spec.linux.seccomp {
+        Some(profile) => seccomp(&mut container, profile)?,
+        None => {
+            container.seccomp_unconfined();
+        }
+    }
+
+    let mut command = container.command(program);
+    command.args(&process.args[1..]);
+    for (index, entry) in process.env.iter().enumerate() {
+        let (key, value) = entry.split_once('=').ok_or_else(|| {
+            SpecError::field(format!("process.env[{index}]"), "not of the form KEY=VALUE")
+        })?;
+        command.env(key, value);
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(SpecError::field("process.cwd", "not an absolute path"));
+    }
+    command.current_dir(&process.cwd);
+    Ok(Program {
+        command,
+        umask: process.user.umask,
+    })
+}
+
+/// `linux.namespaces`: a new instance of each one listed.
+fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
+    for (index, namespace) in linux.namespaces.iter().enumerate() {
+        let field = format!("linux.namespaces[{index}]");
+        if namespace.path.is_some() {
+            return Err(SpecError::field(
+                format!("{field}.path"),
+                "joining an existing namespace is not supported yet",
+            ));
+        }
+        let kind = match namespace.kind.as_str() {
+            "cgroup" => Namespace::Cgroup,
+            "ipc" => Namespace::Ipc,
+            "mount" => Namespace::Mount,
+            "network" => Namespace::Network,
+            "pid" => Namespace::Pid,
+            "user" => Namespace::User,
+            "uts" => Namespace::Uts,
+            other => {
+                return Err(SpecError::field(
+                    format!("{field}.type"),
+                    format!("namespace {other:?} is not supported"),
+                ))
+            }
+        };
+        container.unshare(kind);
+    }
+    Ok(())
+}
+
+/// `linux.uidMappings`/`gidMappings`; with a user namespace and no maps,
+/// the caller is root inside (as `runc spec --rootless` writes).
+fn id_maps(container: &mut Container, linux: &spec::Linux) {
+    let ranges = |maps: &[spec::IdMapping]| -> Vec<(u32, u32, u32)> {
+        maps.iter()
+            .map(|m| (m.container_id, m.host_id, m.size))
+            .collect()
+    };
+    let user_namespace = linux.namespaces.iter().any(|n| n.kind == "user");
+    if linux.uid_mappings.is_empty() && user_namespace {
+        container.uidmap(0);
+    } else {
+        container.uidmaps(&ranges(&linux.uid_mappings));
+    }
+    if linux.gid_mappings.is_empty() && user_namespace {
+        container.gidmap(0);
+    } else {
+        container.gidmaps(&ranges(&linux.gid_mappings));
+    }
+}
+
+/// `mounts`, in order. `/dev` as a tmpfs becomes the library's devfs,
+/// which brings its own `/dev/pts` and `/dev/shm`.
+fn mounts(
+    container: &mut Container,
+    mounts: &[spec::Mount],
+    bundle: &Path,
+) -> Result<(), SpecError> {
+    let mut devfs = false;
+    for (index, mount) in mounts.iter().enumerate() {
+        let field = format!("mounts[{index}]");
+        let destination = mount.destination.as_str();
+        if !destination.starts_with('/') {
+            return Err(SpecError::field(
+                format!("{field}.destination"),
+                "not an absolute path",
+            ));
+        }
+        let bind = mount.options.iter().any(|o| o == "bind" || o == "rbind");
+        let kind = match mount.kind.as_deref() {
+            Some("bind") | Some("none") | None if bind => "bind",
+            Some(kind) => kind,
+            None => {
+                return Err(SpecError::field(
+                    format!("{field}.type"),
+                    "missing (and no bind option)",
+                ))
+            }
+        };
+        match kind {
+            "bind" => {
+                let source = mount.source.as_ref().ok_or_else(|| {
+                    SpecError::field(format!("{field}.source"), "missing for a bind mount")
+                })?;
+                let source = bundle.join(source);
+                let source = path_str(&source, &format!("{field}.source"))?;
+                if mount.options.iter().any(|o| o == "ro") {
+                    container.bindmount_ro(source, destination);
+                } else {
+                    container.bindmount_rw(source, destination);
+                }
+            }
+            "tmpfs" if destination == "/dev" => {
+                devfs = true;
+                container.devfsmount(destination);
+            }
+            "tmpfs" => {
+                let options = tmpfs_options(&mount.options, &field)?;
+                container.tmpfsmount_with(destination, options);
+            }
+            "proc" => {
+                container.procfsmount(destination);
+            }
+            "devpts" if devfs && destination == "/dev/pts" => {}
+            other => {
+                return Err(SpecError::field(
+                    format!("{field}.type"),
+                    format!("a {other:?} mount at {destination} is not supported yet"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `size=`, `mode=` and `nr_inodes=` of a tmpfs; the flags (`nosuid`,
+/// `nodev`, …) are those the library sets anyway.
+fn tmpfs_options(options: &[String], field: &str) -> Result<TmpfsOptions, SpecError> {
+    let mut tmpfs = TmpfsOptions::default();
+    for option in options {
+        let invalid =
+            || SpecError::field(format!("{field}.options"), format!("invalid {option:?}"));
+        if let Some(size) = option.strip_prefix("size=") {
+            tmpfs.size = Some(parse_size(size).ok_or_else(invalid)?);
+        } else if let Some(mode) = option.strip_prefix("mode=") {
+            tmpfs.mode = Some(u32::from_str_radix(mode, 8).map_err(|_| invalid())?);
+        } else if let Some(inodes) = option.strip_prefix("nr_inodes=") {
+            tmpfs.nr_inodes = Some(parse_size(inodes).ok_or_else(invalid)?);
+        }
+    }
+    Ok(tmpfs)
+}
+
+/// A size as mount(8) writes it: bytes, or with a `k`, `m` or `g` suffix.
+fn parse_size(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.char_indices().last()? {
+        (at, 'k' | 'K') => (&text[..at], 1 << 10),
+        (at, 'm' | 'M') => (&text[..at], 1 << 20),
+        (at, 'g' | 'G') => (&text[..at], 1 << 30),
+        _ => (text, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// `linux.maskedPaths` and `linux.readonlyPaths`: the library already hides
+/// or protects runc's default entries of every `/proc` it mounts, and it
+/// never mounts a sysfs, so those under `/sys` have nothing to act on.
+/// Others cannot be honoured yet.
+fn masked_paths(linux: &spec::Linux, mounts: &[spec::Mount]) -> Result<(), SpecError> {
+    let sysfs = mounts.iter().any(|m| m.kind.as_deref() == Some("sysfs"));
+    let lists = [
+        ("linux.maskedPaths", &linux.masked_paths, &PROC_MASKED[..]),
+        (
+            "linux.readonlyPaths",
+            &linux.readonly_paths,
+            &PROC_READ_ONLY[..],
+        ),
+    ];
+    for (name, paths, built_in) in lists {
+        for (index, path) in paths.iter().enumerate() {
+            let covered = match path.strip_prefix("/proc/") {
+                Some(entry) => built_in.contains(&entry),
+                None => path.starts_with("/sys/") && !sysfs,
+            };
+            if !covered {
+                return Err(SpecError::field(
+                    format!("{name}[{index}]"),
+                    format!("{path} is not among the /proc entries hakoniwa handles; other paths are not supported yet"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `process.user` and `process.capabilities`: the program gets the
+/// `permitted` set (hakoniwa does not keep the five sets apart).
+fn identity(container: &mut Container, process: &spec::Process) {
+    let user = &process.user;
+    let supplementary: Vec<String> = user.additional_gids.iter().map(u32::to_string).collect();
+    let supplementary: Vec<&str> = supplementary.iter().map(String::as_str).collect();
+    container.user(
+        &user.uid.to_string(),
+        Some(&user.gid.to_string()),
+        &supplementary,
+    );
+    container.cap_drop("ALL");
+    if let Some(capabilities) = &process.capabilities {
+        for capability in &capabilities.permitted {
+            container.cap_add(capability);
+        }
+    }
+}
+
+/// `process.rlimits`.
+fn rlimits(container: &mut Container, limits: &[spec::Rlimit]) -> Result<(), SpecError> {
+    for (index, limit) in limits.iter().enumerate() {
+        let resource = match limit.kind.as_str() {
+            "RLIMIT_AS" => Rlimit::As,
+            "RLIMIT_CORE" => Rlimit::Core,
+            "RLIMIT_CPU" => Rlimit::Cpu,
+            "RLIMIT_FSIZE" => Rlimit::Fsize,
+            "RLIMIT_MEMLOCK" => Rlimit::Memlock,
+            "RLIMIT_NOFILE" => Rlimit::Nofile,
+            "RLIMIT_NPROC" => Rlimit::Nproc,
+            "RLIMIT_STACK" => Rlimit::Stack,
+            other => {
+                return Err(SpecError::field(
+                    format!("process.rlimits[{index}].type"),
+                    format!("{other} is not supported"),
+                ))
+            }
+        };
+        container.setrlimit(resource, limit.soft, limit.hard);
+    }
+    Ok(())
+}
+
+/// `linux.seccomp`, compiled by the library's compiler.
+fn seccomp(container: &mut Container, profile: &serde_json::Value) -> Result<(), SpecError> {
+    if profile.get("listenerPath").is_some() {
+        return Err(SpecError::field(
+            "linux.seccomp.listenerPath",
+            "a seccomp notification listener is not supported yet",
+        ));
+    }
+    let filter = Filter::from_json("linux.seccomp", &profile.to_string())
+        .map_err(|error| SpecError::field("linux.seccomp", error.to_string()))?;
+    container.seccomp_filter(filter);
+    Ok(())
+}
+
+/// A path the library's `&str` API can take.
+fn path_str<'a>(path: &'a Path, field: &str) -> Result<&'a str, SpecError> {
+    path.to_str()
+        .ok_or_else(|| SpecError::field(field, "not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: &str) -> Spec {
+        let text = format!(
+            r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs"}},
+                "process": {{"user": {{"uid": 0, "gid": 0}}, "cwd": "/", "args": ["true"]}}
+                {extra}}}"#
+        );
+        Spec::parse(&text).expect("a valid spec")
+    }
+
+    fn lower_error(extra: &str) -> String {
+        match lower(&spec(extra), Path::new("/bundle")) {
+            Ok(_) => panic!("{extra} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn sizes_take_mount_suffixes() {
+        assert_eq!(parse_size("65536k"), Some(64 << 20));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("k"), None);
+    }
+
+    #[test]
+    fn an_unsupported_mount_names_its_index() {
+        let error = lower_error(r#", "mounts": [{"destination": "/sys", "type": "sysfs"}]"#);
+        assert!(error.starts_with("mounts[0].type: "), "{error}");
+    }
+
+    #[test]
+    fn joining_a_namespace_is_refused() {
+        let error = lower_error(
+            r#", "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}]}"#,
+        );
+        assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
+    }
+
+    #[test]
+    fn the_default_proc_masks_are_accepted_others_are_not() {
+        lower(
+            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/sys/firmware"], "readonlyPaths": ["/proc/sys"]}"#),
+            Path::new("/bundle"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let error = lower_error(r#", "linux": {"maskedPaths": ["/etc/shadow"]}"#);
+        assert!(error.starts_with("linux.maskedPaths[0]: "), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_rlimit_names_its_index() {
+        let text = r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
+                        "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
+        let spec = Spec::parse(text).expect("a valid spec");
+        let error = lower(&spec, Path::new("/b"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.starts_with("process.rlimits[0].type: "), "{error}");
+    }
+}

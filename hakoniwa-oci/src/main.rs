@@ -1,0 +1,149 @@
+//! `hakoniwa-oci`: an OCI runtime — the command line container engines
+//! drive (`create`, `start`, `state`, `kill`, `delete`, `run`) — whose
+//! containers are hakoniwa sandboxes.
+#![deny(unsafe_code)]
+
+mod error;
+mod lifecycle;
+mod logging;
+mod lower;
+mod spec;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, EXIT_FAILURE};
+use crate::lifecycle::Globals;
+use crate::state::Root;
+
+#[derive(Parser)]
+#[command(
+    name = "hakoniwa-oci",
+    // The runtime specification version is `state::OCI_VERSION`.
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
+    about = "An OCI runtime whose containers are hakoniwa sandboxes"
+)]
+struct Cli {
+    /// Directory of the containers' state [default: /run/hakoniwa-oci for
+    /// root, $XDG_RUNTIME_DIR/hakoniwa-oci otherwise]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Write the log to FILE instead of standard error
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Format of the log's lines
+    #[arg(long, global = true, value_enum, default_value_t = logging::Format::Text)]
+    log_format: logging::Format,
+    /// Log each step, not only warnings and errors
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Create and start a container, wait for its program, delete it; exit
+    /// with the program's status
+    Run {
+        /// The bundle: config.json and the root filesystem
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        id: String,
+    },
+    /// Check a bundle and make a container that waits for `start`
+    Create {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the pid of the container's process to FILE
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        id: String,
+    },
+    /// Run the program of a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal (name or number; TERM by default)
+    Kill {
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Remove a stopped container (with --force, kill it first)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// The process `create` leaves behind to hold the container
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        bundle: PathBuf,
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!("hakoniwa-oci: failed to open the log: {error}");
+        return ExitCode::from(EXIT_FAILURE as u8);
+    }
+    match execute(&cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(error) => {
+            render(&error, cli.log.is_some());
+            ExitCode::from(EXIT_FAILURE as u8)
+        }
+    }
+}
+
+/// Runs the verb; returns the exit code.
+fn execute(cli: &Cli) -> Result<i32, Error> {
+    let root = Root::new(cli.root.clone())?;
+    match &cli.verb {
+        Verb::Run { bundle, id } => return lifecycle::run(&root, bundle, id),
+        Verb::Create {
+            bundle,
+            pid_file,
+            id,
+        } => {
+            let log_format = cli.log_format.to_possible_value();
+            let globals = Globals {
+                root: root.dir(),
+                log: cli.log.as_deref(),
+                log_format: log_format.as_ref().map_or("text", |v| v.get_name()),
+                debug: cli.debug,
+            };
+            lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?;
+        }
+        Verb::Start { id } => lifecycle::start(&root, id)?,
+        Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
+        Verb::Kill { id, signal } => lifecycle::kill(&root, id, signal)?,
+        Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
+        Verb::Supervise { bundle, id } => lifecycle::supervise(&root, bundle, id)?,
+    }
+    Ok(0)
+}
+
+/// `hakoniwa-oci: <what failed>`, then a `caused by:` line per cause; into
+/// the log as well when it is a file (engines read errors from there).
+fn render(error: &Error, to_log: bool) {
+    let mut lines = vec![format!("hakoniwa-oci: {error}")];
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        lines.push(format!("caused by: {cause}"));
+        source = cause.source();
+    }
+    for line in &lines {
+        eprintln!("{line}");
+    }
+    if to_log {
+        log::error!("{}", lines.join("; "));
+    }
+}
