@@ -5,28 +5,12 @@
 use std::path::Path;
 
 use hakoniwa::seccomp::Filter;
-use hakoniwa::{Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions};
+use hakoniwa::{
+    Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
+};
 
 use crate::error::SpecError;
 use crate::spec::{self, Spec};
-
-/// Entries of `/proc` the library hides in every proc mount it makes (its
-/// own copy of runc's default `maskedPaths`).
-const PROC_MASKED: [&str; 10] = [
-    "acpi",
-    "asound",
-    "interrupts",
-    "kcore",
-    "keys",
-    "latency_stats",
-    "sched_debug",
-    "scsi",
-    "timer_list",
-    "timer_stats",
-];
-
-/// Entries of `/proc` the library makes read-only in every proc mount.
-const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
 
 /// What runs: the command, in its container, and the umask to spawn it
 /// with (the library gives the program the caller's umask).

@@ -149,6 +149,26 @@ impl fmt::Display for Rlimit {
     }
 }
 
+/// Entries of every `/proc` the sandbox gets that reach the host kernel and
+/// are hidden (an empty read-only tmpfs over a directory, `/dev/null` over
+/// a file), as OCI runtimes hide them by default (runc's `maskedPaths`).
+pub const PROC_MASKED: [&str; 10] = [
+    "acpi",
+    "asound",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+/// Entries of every `/proc` the sandbox gets that act on the host kernel
+/// and are read-only (runc's `readonlyPaths`).
+pub const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
 /// Which seccomp filter the program gets (compiled in `Plan::new`).
 #[derive(Clone, Debug)]
 pub(crate) enum Seccomp {

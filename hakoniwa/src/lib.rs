@@ -46,7 +46,9 @@ mod sys;
 pub use cgroup::{Cgroup, CgroupUsage, CgroupVersion};
 pub use child::{Child, Output};
 pub use command::{Command, DryRun, Stdio, WallTime};
-pub use container::{Container, Namespace, Rlimit, Runctl, TmpfsOptions};
+pub use container::{
+    Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
+};
 pub use error::{Error, Result};
 pub use metrics::{ProcPidStatus, Rusage};
 pub use network::{Network, Pasta};

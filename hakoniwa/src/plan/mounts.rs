@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use crate::container::{Mount, TmpfsOptions};
+use crate::container::{Mount, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY};
 use crate::error::{Error, Result};
 use crate::sys::{MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 
@@ -235,25 +235,6 @@ fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
     )?);
     Ok(true)
 }
-
-/// Entries of `/proc` that reach the host kernel: hidden, as OCI runtimes
-/// hide them by default (runc's `maskedPaths`).
-const PROC_MASKED: [&str; 10] = [
-    "acpi",
-    "asound",
-    "interrupts",
-    "kcore",
-    "keys",
-    "latency_stats",
-    "sched_debug",
-    "scsi",
-    "timer_list",
-    "timer_stats",
-];
-
-/// Entries of `/proc` that act on the host kernel: read-only (runc's
-/// `readonlyPaths`).
-const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
 
 /// A proc filesystem, with the entries that reach the host kernel hidden or
 /// read-only.
