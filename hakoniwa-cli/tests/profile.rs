@@ -25,12 +25,27 @@ sandbox_tests![
     completions_and_man_pages_are_generated,
 ];
 
-/// A profile of docs/profiles.
-fn example(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/profiles")
-        .join(name);
-    path.to_string_lossy().into_owned()
+/// A profile of docs/profiles, as the caller sees it: copied with the
+/// files it includes to the caller's scratch directory, since the checkout
+/// may sit where an unprivileged caller cannot read.
+fn example(caller: &Caller, name: &str) -> String {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/profiles");
+    let copy = caller.dir("profiles");
+    copy_tree(&source, &copy);
+    copy.join(name).to_string_lossy().into_owned()
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read docs/profiles") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a profile");
+        }
+    }
 }
 
 /// `hakoniwa run -c PROFILE FLAGS… -b BIN:/probe -- probe PROBE_ARGS…`.
@@ -50,7 +65,7 @@ fn probe_with_profile(
 
 fn example_shell_profile_makes_only_the_project_writable(caller: &Caller) {
     let project = caller.dir("project");
-    let profile = example("shell.toml");
+    let profile = example(caller, "shell.toml");
     let file = project.join("notes.txt");
     let attempt = probe_with_profile(caller, &profile, &[], &["write", file.to_str().unwrap()])
         .env("PROJECT", &project)
@@ -82,7 +97,7 @@ fn example_build_profile_builds_offline_within_limits(caller: &Caller) {
         "#!/bin/sh\necho \"built on $(hostname)\" > out.txt\n",
         0o755,
     );
-    let profile = example("build.toml");
+    let profile = example(caller, "build.toml");
     let outcome = caller
         .hakoniwa(&["run", "-c", &profile])
         .env("PROJECT", &project)
@@ -121,7 +136,7 @@ fn example_gui_profile_dry_run_shows_home_and_display_socket(caller: &Caller) {
     let runtime = caller.dir("run");
     caller.file("run/wayland-0", "", 0o600);
     let outcome = caller
-        .hakoniwa(&["run", "-c", &example("gui.toml"), "--dry-run"])
+        .hakoniwa(&["run", "-c", &example(caller, "gui.toml"), "--dry-run"])
         .env("HOME", &home)
         .env("APP", "xterm")
         .env("XDG_RUNTIME_DIR", &runtime)
