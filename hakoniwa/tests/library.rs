@@ -260,6 +260,24 @@ fn sandboxes_can_be_spawned_from_many_threads_at_once() {
     });
 }
 
+/// A sandbox lives as long as the process that spawned it, not the thread:
+/// one spawned by a short-lived worker thread runs to its end.
+#[test]
+fn a_sandbox_outlives_the_thread_that_spawned_it() {
+    both_ways("a_sandbox_outlives_the_thread_that_spawned_it", || {
+        let mut child = std::thread::spawn(|| {
+            container()
+                .command("sh")
+                .args(["-c", "sleep 0.3; exit 7"])
+                .spawn()
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(child.wait().unwrap().kind, ExitKind::Exited(7));
+    });
+}
+
 #[test]
 fn an_empty_container_runs_on_the_host() {
     both_ways("an_empty_container_runs_on_the_host", || {

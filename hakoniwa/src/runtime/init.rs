@@ -70,9 +70,11 @@ type Failure = (Stage, usize, Errno);
 
 fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Failure> {
     let at = |stage| move |errno| (stage, 0, errno);
-    // 1. Die with the caller. Armed before anything else; the race with a
-    //    caller that died before this line is closed in step 4.
-    prctl::set_pdeathsig(Signal::SIGKILL).map_err(at(Stage::DeathSignal))?;
+    // 1. Die with the caller: not with PR_SET_PDEATHSIG, which fires when
+    //    the *thread* that cloned us exits (a thread pool's worker, say),
+    //    but when the caller's process closes its end of the channel — on
+    //    exit, however it dies. Waiting for the maps (step 3) and
+    //    supervising (step 8) both see that end close.
     // 2. Standard streams in place, every other inherited descriptor
     //    closed: nothing the caller held leaks into the sandbox.
     stdio.install(channel.raw_fd()).map_err(at(Stage::Stdio))?;
@@ -182,6 +184,29 @@ fn supervise(mut program: Supervised, waited: &SigSet) -> Result<(), Failure> {
     let signals = SignalFd::with_flags(waited, SfdFlags::SFD_CLOEXEC)
         .map_err(|errno| (Stage::Signals, 0, errno))?;
     loop {
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(program.channel.as_fd(), PollFlags::empty()),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => return Err((Stage::Signals, 0, errno)),
+        }
+        let hung_up = |fd: &PollFd| {
+            fd.revents()
+                .is_some_and(|events| events.contains(PollFlags::POLLHUP))
+        };
+        if hung_up(&fds[1]) {
+            // The caller is gone: so is the sandbox.
+            program.end_all();
+            sys::exit_now(0);
+        }
+        if !fds[0]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLIN))
+        {
+            continue;
+        }
         let info = match signals.read_signal() {
             Ok(Some(info)) => info,
             Ok(None) | Err(Errno::EINTR) => continue,
@@ -258,6 +283,12 @@ impl Supervised<'_> {
     /// then report the program's end when it is reaped.
     fn time_out(&mut self) {
         self.timed_out = true;
+        self.end_all();
+    }
+
+    /// Kills everything in the sandbox (in a pid namespace, `kill(-1)`
+    /// from init reaches only its processes; without one, the program).
+    fn end_all(&self) {
         if self.pid_namespace {
             let _ = signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
         } else {
