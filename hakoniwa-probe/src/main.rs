@@ -24,7 +24,7 @@
 //!                               attempts landlock may refuse (see access.rs)
 //! hakoniwa-probe tcp-serve ADDR | tcp-request ADDR TEXT | udp-recv ADDR | udp-send ADDR TEXT
 //!                               one exchange through the sandbox's network (see net.rs)
-//! hakoniwa-probe syscall NAME  attempt a syscall seccomp may refuse (see syscalls.rs)
+//! hakoniwa-probe syscall NAME  attempt a syscall seccomp may refuse (see sys/syscalls.rs)
 //! hakoniwa-probe syscall-loop NAME N
 //!                               time N calls of getppid or personality
 //! hakoniwa-probe escape CLASS [ARG...]
@@ -46,7 +46,6 @@ mod limits;
 mod mountinfo;
 mod net;
 mod sys;
-mod syscalls;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -93,9 +92,9 @@ fn main() -> ExitCode {
             Err(_) => return usage(&format!("not a count: {count}")),
         },
         ["spin"] => limits::spin(),
-        ["syscall", name] if syscalls::NAMES.contains(name) => syscalls::attempt(name),
+        ["syscall", name] if sys::syscalls::NAMES.contains(name) => sys::syscalls::attempt(name),
         ["syscall-loop", name, count] => match count.parse() {
-            Ok(count) => syscalls::time_loop(name, count),
+            Ok(count) => sys::syscalls::time_loop(name, count),
             Err(_) => return usage(&format!("not a count: {count}")),
         },
         ["escape", command, rest @ ..] if escape::COMMANDS.contains(command) => {

@@ -2,6 +2,8 @@
 //! does not offer.
 #![allow(unsafe_code)]
 
+pub mod syscalls;
+
 use std::ffi::CStr;
 use std::io;
 use std::ptr;

@@ -13,7 +13,6 @@
 //!
 //! `syscall-loop getppid|personality N` times N calls (for the benchmark in
 //! `scripts/bench-seccomp.sh`) and reports `{"ns_per_call": F}`.
-#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::io;
