@@ -89,17 +89,21 @@ pub(crate) struct CapPlan {
 }
 
 /// The number of a capability named `SYS_ADMIN`, `CAP_SYS_ADMIN` or
-/// `cap_sys_admin`.
-fn number(name: &str) -> Result<u32> {
+/// `cap_sys_admin` (the flags' and the seccomp profiles' spellings).
+pub(crate) fn number(name: &str) -> Option<u32> {
     let upper = name.to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     NAMES
         .iter()
         .position(|known| *known == bare)
         .map(|n| n as u32)
-        .ok_or_else(|| Error::UnknownCapability {
-            name: name.to_string(),
-        })
+}
+
+/// [`number`], or the error naming the unknown name.
+fn checked_number(name: &str) -> Result<u32> {
+    number(name).ok_or_else(|| Error::UnknownCapability {
+        name: name.to_string(),
+    })
 }
 
 /// The name of capability `number`, for messages.
@@ -121,9 +125,9 @@ pub(crate) fn program_capabilities(
     drop: &[String],
 ) -> Result<Option<CapPlan>> {
     let mut mask = if uid == 0 {
-        ROOT_DEFAULT
-            .iter()
-            .try_fold(0, |mask, name| Ok::<_, Error>(mask | 1 << number(name)?))?
+        ROOT_DEFAULT.iter().try_fold(0, |mask, name| {
+            Ok::<_, Error>(mask | 1 << checked_number(name)?)
+        })?
     } else {
         0
     };
@@ -131,10 +135,10 @@ pub(crate) fn program_capabilities(
         mask = 0;
     }
     for name in add {
-        mask |= 1 << number(name)?;
+        mask |= 1 << checked_number(name)?;
     }
     for name in drop.iter().filter(|name| !name.eq_ignore_ascii_case("ALL")) {
-        mask &= !(1 << number(name)?);
+        mask &= !(1 << checked_number(name)?);
     }
     if !user_namespace && !nix::unistd::geteuid().is_root() {
         return if add.is_empty() {
@@ -188,6 +192,14 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn capabilities_are_found_with_or_without_prefix() {
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("sys_chroot"), Some(18));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(number("CAP_NOPE"), None);
     }
 
     #[test]

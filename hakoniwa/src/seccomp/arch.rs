@@ -219,66 +219,6 @@ pub(crate) fn is_known_anywhere(name: &str) -> bool {
         )
 }
 
-/// Capability names as the profile formats spell them, by number
-/// (`<linux/capability.h>`).
-const CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-/// The number of capability `name` (`CAP_SYS_ADMIN`, or `SYS_ADMIN`).
-pub(crate) fn capability(name: &str) -> Option<u32> {
-    let name = name.to_ascii_uppercase();
-    let full = if name.starts_with("CAP_") {
-        name
-    } else {
-        format!("CAP_{name}")
-    };
-    CAPABILITIES
-        .iter()
-        .position(|cap| *cap == full)
-        .map(|n| n as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,13 +233,5 @@ mod tests {
         assert!(is_known_anywhere("_llseek"));
         assert!(is_known_anywhere("riscv_flush_icache"));
         assert!(!is_known_anywhere("getppidd"));
-    }
-
-    #[test]
-    fn capabilities_are_found_with_or_without_prefix() {
-        assert_eq!(capability("CAP_SYS_ADMIN"), Some(21));
-        assert_eq!(capability("sys_chroot"), Some(18));
-        assert_eq!(capability("CAP_CHECKPOINT_RESTORE"), Some(40));
-        assert_eq!(capability("CAP_NOPE"), None);
     }
 }

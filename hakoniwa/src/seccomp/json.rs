@@ -228,7 +228,7 @@ fn arg_cmp(arg: &Arg) -> Result<ArgCmp, String> {
 
 fn caps(names: &[String]) -> Result<u64, String> {
     names.iter().try_fold(0, |mask, name| {
-        arch::capability(name)
+        crate::caps::number(name)
             .map(|cap| mask | 1 << cap)
             .ok_or_else(|| format!("unknown capability {name:?}"))
     })
