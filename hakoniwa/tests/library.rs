@@ -278,6 +278,61 @@ fn a_sandbox_outlives_the_thread_that_spawned_it() {
     });
 }
 
+/// The same with pasta: its keeper, too, lives as long as the spawning
+/// process, so the sandbox keeps its interface after the thread is gone.
+#[test]
+fn pasta_outlives_the_thread_that_spawned_the_sandbox() {
+    both_ways("pasta_outlives_the_thread_that_spawned_the_sandbox", || {
+        let usable = process::Command::new("pasta")
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success())
+            && std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")
+                .is_ok();
+        if !usable {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: pasta or a usable /dev/net/tun is missing (apt install passt)"
+            );
+            return;
+        }
+        let mut child = std::thread::spawn(|| {
+            let mut container = container();
+            container.network(hakoniwa::Pasta::new());
+            container
+                .command("sh")
+                .args(["-c", "sleep 0.5; cat /proc/net/dev"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let interfaces: Vec<&str> = out
+            .lines()
+            .skip(2)
+            .filter_map(|line| line.split(':').next())
+            .map(str::trim)
+            .collect();
+        assert!(
+            interfaces.len() > 1,
+            "pasta's interface is gone: {interfaces:?}"
+        );
+    });
+}
+
 #[test]
 fn an_empty_container_runs_on_the_host() {
     both_ways("an_empty_container_runs_on_the_host", || {

@@ -6,11 +6,12 @@
 //! Lifetime: pasta does not end by itself when the sandbox does (it holds
 //! the namespace open), and its self-isolation clears a parent-death
 //! signal set on it. So a small keeper, a fork of ours that only makes
-//! system calls, starts it and holds the parent-death signal: when we die,
-//! even by SIGKILL, or drop [`PastaProcess`], the keeper kills pasta. Both
-//! run in their own process group, so a Ctrl-C at the terminal is the
-//! program's alone. As the sandbox's init, the keeper is tied to the
-//! thread that spawned the sandbox (`PR_SET_PDEATHSIG`).
+//! system calls, starts it and holds the read end of a pipe whose write
+//! end only our process has: when we die, even by SIGKILL, the pipe
+//! closes and the keeper kills pasta; dropping [`PastaProcess`] does the
+//! same at once. Like the sandbox's init, the keeper is tied to our
+//! process, not to the thread that spawned it. Both run in their own
+//! process group, so a Ctrl-C at the terminal is the program's alone.
 //!
 //! Readiness: pasta writes its pid to the `--pid` file "once
 //! initialisation is done" (pasta(1)), the interface configured. The file
@@ -30,7 +31,6 @@ use std::time::{Duration, Instant};
 use libc::c_char;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::prctl;
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{self, AccessFlags, Pid};
@@ -162,6 +162,8 @@ fn option_name(arg: &str) -> Option<&str> {
 pub(crate) struct PastaProcess {
     keeper: Pid,
     ended: bool,
+    /// The write end of the keeper's lifeline: closed when we exit.
+    _lifeline: OwnedFd,
     /// The read end of pasta's stdout, where it says it is ready; kept
     /// open so that pasta never writes into a closed pipe.
     stdout: OwnedFd,
@@ -190,6 +192,15 @@ impl PastaProcess {
         let (stdout, stdout_writer) = io::pipe().map_err(start_error)?;
         let (stderr, stderr_writer) = io::pipe().map_err(start_error)?;
         let null = File::open("/dev/null").map_err(start_error)?;
+        // The keeper's end must not sit on 0, 1 or 2, where its streams go:
+        // `try_clone` duplicates from 3 upwards.
+        let (lifeline, lifeline_writer) = io::pipe().map_err(start_error)?;
+        let lifeline = OwnedFd::from(lifeline);
+        let lifeline = if lifeline.as_raw_fd() > 2 {
+            lifeline
+        } else {
+            lifeline.try_clone().map_err(start_error)?
+        };
         let streams = [
             null.as_raw_fd(),
             stdout_writer.as_raw_fd(),
@@ -204,20 +215,20 @@ impl PastaProcess {
         let mut old_mask = SigSet::empty();
         signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&watched), Some(&mut old_mask))
             .map_err(|errno| start_error(io_error(errno)))?;
-        let parent = unistd::getpid();
         let forked = sys::clone_process(0);
         if let Ok(Forked::Child) = forked {
-            keep(&exec, parent, streams, &watched)
+            keep(&exec, &lifeline, streams, &watched)
         }
         let _ = signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
         let keeper = match forked {
             Ok(Forked::Parent(pid)) => pid,
             _ => return Err(start_error(io::Error::last_os_error())),
         };
-        drop((null, stdout_writer, stderr_writer));
+        drop((null, stdout_writer, stderr_writer, lifeline));
         let mut process = PastaProcess {
             keeper,
             ended: false,
+            _lifeline: lifeline_writer.into(),
             stdout: stdout.into(),
         };
         let mut stderr = File::from(OwnedFd::from(stderr));
@@ -380,18 +391,13 @@ impl Exec {
 }
 
 /// The keeper: a fork of ours whose only job is that pasta does not
-/// outlive us. pasta's self-isolation clears a parent-death signal set
-/// on pasta itself, so the keeper holds it instead: SIGTERM when we die
-/// (even by SIGKILL) or when [`PastaProcess`] is dropped, upon which it
-/// kills pasta. It exits with pasta's status when pasta exits first.
+/// outlive us. It kills pasta when its `lifeline` closes (our process is
+/// gone, even by SIGKILL) or on SIGTERM (`PastaProcess` dropped), and
+/// exits with pasta's status when pasta exits first.
 ///
 /// Runs in a fork of a possibly multi-threaded caller: system calls only.
-fn keep(exec: &Exec, parent: Pid, streams: [RawFd; 3], watched: &SigSet) -> ! {
+fn keep(exec: &Exec, lifeline: &OwnedFd, streams: [RawFd; 3], watched: &SigSet) -> ! {
     let ready = (|| {
-        prctl::set_pdeathsig(Signal::SIGTERM)?;
-        if unistd::getppid() != parent {
-            return Err(Errno::ESRCH);
-        }
         // Its own process group: a Ctrl-C at the terminal is the program's.
         unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
         // Standard streams onto 0, 1, 2 (staged above them first), and
@@ -403,7 +409,13 @@ fn keep(exec: &Exec, parent: Pid, streams: [RawFd; 3], watched: &SigSet) -> ! {
         for (target, fd) in staged.into_iter().enumerate() {
             sys::dup2(fd, target as RawFd)?;
         }
-        sys::close_range(3, u32::MAX)?;
+        // Everything else goes but the lifeline (above 2, close-on-exec:
+        // pasta does not get it).
+        let keep = lifeline.as_raw_fd() as u32;
+        if keep > 3 {
+            sys::close_range(3, keep - 1)?;
+        }
+        sys::close_range(keep + 1, u32::MAX)?;
         SignalFd::with_flags(watched, SfdFlags::SFD_CLOEXEC)
     })();
     let Ok(signals) = ready else {
@@ -421,13 +433,29 @@ fn keep(exec: &Exec, parent: Pid, streams: [RawFd; 3], watched: &SigSet) -> ! {
         Ok(Forked::Parent(pid)) => pid,
         Err(_) => sys::exit_now(KEEPER_FAILED),
     };
+    let end_pasta = || -> ! {
+        let _ = signal::kill(pasta, Signal::SIGKILL);
+        let _ = sys::wait_child(pasta);
+        sys::exit_now(0)
+    };
     loop {
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(lifeline.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, PollTimeout::NONE);
+        if fds[1].revents().is_some_and(|events| !events.is_empty()) {
+            // Our caller's process is gone: its end of the lifeline closed.
+            end_pasta()
+        }
+        if !fds[0]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLIN))
+        {
+            continue;
+        }
         match signals.read_signal() {
-            Ok(Some(info)) if info.ssi_signo == Signal::SIGTERM as u32 => {
-                let _ = signal::kill(pasta, Signal::SIGKILL);
-                let _ = sys::wait_child(pasta);
-                sys::exit_now(0)
-            }
+            Ok(Some(info)) if info.ssi_signo == Signal::SIGTERM as u32 => end_pasta(),
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => {
                 let _ = signal::kill(pasta, Signal::SIGKILL);
