@@ -487,7 +487,7 @@ impl Descriptions {
         let mut program = ProgramFailure::None;
         let step = match stage {
             Stage::WaitForIdMaps => "wait for the id maps".to_string(),
-            Stage::DeathSignal => "tie the sandbox's life to its caller".to_string(),
+            Stage::InitProcess => "protect and set up the sandbox's init".to_string(),
             Stage::Stdio => "set up the standard streams".to_string(),
             Stage::MountPropagation => "make the sandbox's mounts private".to_string(),
             Stage::StagingRoot => "mount the staging root".to_string(),

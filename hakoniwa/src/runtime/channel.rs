@@ -18,8 +18,9 @@ use crate::metrics::{self, ProcPidStatus, Rusage};
 pub(crate) enum Stage {
     /// Waiting for the parent to write the id maps.
     WaitForIdMaps = 1,
-    /// Arming the parent-death signal.
-    DeathSignal,
+    /// Making init non-dumpable (and, without a pid namespace, a
+    /// subreaper).
+    InitProcess,
     /// Setting up standard input, output and error.
     Stdio,
     /// Making every mount private.
@@ -66,7 +67,7 @@ impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
         const ALL: [Stage; 22] = [
             Stage::WaitForIdMaps,
-            Stage::DeathSignal,
+            Stage::InitProcess,
             Stage::Stdio,
             Stage::MountPropagation,
             Stage::StagingRoot,

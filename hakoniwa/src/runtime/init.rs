@@ -85,16 +85,17 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
             .wait_for_id_maps()
             .map_err(at(Stage::WaitForIdMaps))?;
     }
-    // 4. The caller may have died between the clone and step 1.
+    // 4. Stop early if the caller has already gone (its end closed while
+    //    init did not wait for it).
     if caller_is_gone(channel) {
         return Err((Stage::WaitForIdMaps, 0, Errno::EPIPE));
     }
     // 5. From here init cannot be ptraced or read through /proc by the
     //    program. Not earlier: the caller writes the maps through /proc.
-    prctl::set_dumpable(false).map_err(at(Stage::DeathSignal))?;
+    prctl::set_dumpable(false).map_err(at(Stage::InitProcess))?;
     if !plan.pid_namespace {
         // Without a pid namespace, orphans must still come back to us.
-        prctl::set_child_subreaper(true).map_err(at(Stage::DeathSignal))?;
+        prctl::set_child_subreaper(true).map_err(at(Stage::InitProcess))?;
     }
     // 6. The root, with modes exactly as planned; the program gets the
     //    caller's umask back.
