@@ -88,6 +88,14 @@ pub(crate) struct CapPlan {
     pub ambient: bool,
 }
 
+/// The mask of [`ROOT_DEFAULT`].
+pub(crate) fn root_default_mask() -> u64 {
+    ROOT_DEFAULT
+        .iter()
+        .filter_map(|name| number(name))
+        .fold(0, |mask, n| mask | 1 << n)
+}
+
 /// The number of a capability named `SYS_ADMIN`, `CAP_SYS_ADMIN` or
 /// `cap_sys_admin` (the flags' and the seccomp profiles' spellings).
 pub(crate) fn number(name: &str) -> Option<u32> {
@@ -124,13 +132,7 @@ pub(crate) fn program_capabilities(
     add: &[String],
     drop: &[String],
 ) -> Result<Option<CapPlan>> {
-    let mut mask = if uid == 0 {
-        ROOT_DEFAULT.iter().try_fold(0, |mask, name| {
-            Ok::<_, Error>(mask | 1 << checked_number(name)?)
-        })?
-    } else {
-        0
-    };
+    let mut mask = if uid == 0 { root_default_mask() } else { 0 };
     if drop.iter().any(|name| name.eq_ignore_ascii_case("ALL")) {
         mask = 0;
     }
@@ -192,6 +194,14 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_root_default_name_is_known() {
+        assert_eq!(
+            root_default_mask().count_ones() as usize,
+            ROOT_DEFAULT.len()
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::network::pasta::PastaPlan;
 use crate::passwd;
 use crate::runtime::channel::Stage;
 use crate::seccomp::compile::{self, Compiled, Target};
+use crate::seccomp::prebuilt;
 use crate::seccomp::{Filter, UserNamespaces};
 use crate::status::{ProgramFailure, SetupError};
 
@@ -382,9 +383,13 @@ impl Plan {
 }
 
 /// The `default` profile, compiled for a program holding `capabilities`:
-/// once per process and capability set, so that a caller starting many
-/// sandboxes pays for it once (the host and kernel do not change).
+/// ahead of time for the usual sets, otherwise once per process and
+/// capability set, so that a caller starting many sandboxes pays for it
+/// once (the host and kernel do not change).
 fn default_filter(capabilities: Option<u64>) -> Result<Compiled> {
+    if let Some(program) = capabilities.and_then(prebuilt::default_profile) {
+        return Ok(program);
+    }
     static COMPILED: Mutex<Vec<(Option<u64>, Compiled)>> = Mutex::new(Vec::new());
     let mut compiled = COMPILED
         .lock()

@@ -125,19 +125,29 @@ pub(crate) struct Host {
 /// This host, or `None` where seccomp is not supported by hakoniwa.
 pub(crate) fn host() -> Option<Host> {
     if cfg!(target_arch = "x86_64") {
-        Some(Host {
-            native: Arch::X86_64,
-            compat: Some(Arch::X86),
-            go_name: "amd64",
-        })
+        Some(Host::of(Arch::X86_64))
     } else if cfg!(target_arch = "aarch64") {
-        Some(Host {
-            native: Arch::Aarch64,
-            compat: Some(Arch::Arm),
-            go_name: "arm64",
-        })
+        Some(Host::of(Arch::Aarch64))
     } else {
         None
+    }
+}
+
+impl Host {
+    /// A host whose programs are native to `native`: its compat
+    /// architecture and Go name follow from it.
+    pub(crate) fn of(native: Arch) -> Self {
+        let (compat, go_name) = match native {
+            Arch::X86_64 | Arch::X32 => (Some(Arch::X86), "amd64"),
+            Arch::X86 => (None, "386"),
+            Arch::Aarch64 => (Some(Arch::Arm), "arm64"),
+            Arch::Arm => (None, "arm"),
+        };
+        Self {
+            native,
+            compat,
+            go_name,
+        }
     }
 }
 

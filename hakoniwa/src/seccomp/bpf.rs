@@ -45,7 +45,7 @@ pub(crate) enum Jump {
     Ge,
 }
 
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+pub(crate) const fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 

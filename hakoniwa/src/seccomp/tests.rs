@@ -15,11 +15,7 @@ const ROOT_CAPS: u64 = 0xa804_05fb;
 
 pub(super) fn x86_64_target(capabilities: u64) -> Target {
     Target {
-        host: Host {
-            native: Arch::X86_64,
-            compat: Some(Arch::X86),
-            go_name: "amd64",
-        },
+        host: Host::of(Arch::X86_64),
         capabilities,
         kernel: (6, 8),
     }
