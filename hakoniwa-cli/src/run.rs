@@ -298,15 +298,13 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
     let args = &options.args;
     // Checked before the sandbox exists: a bad descriptor is a usage error.
     let mut status_fd = args.status_fd.map(StatusFd::open).transpose()?;
-    // Blocked before the spawn so none is lost; the sandbox unblocks them.
     let forwarder = signals::Forwarder::block()?;
     let mut report = Report::start();
     let mut child = command.spawn()?;
-    forwarder.forward_to(child.id());
     if let Some(fd) = &mut status_fd {
         fd.started(child.id());
     }
-    let status = child.wait()?;
+    let status = forwarder.wait(&mut child)?;
     report.end(child.id(), &status);
     if let Some(err) = status.setup_error() {
         let mut cli_error = CliError::new(err.to_string());

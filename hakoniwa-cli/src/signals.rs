@@ -1,10 +1,14 @@
-//! Passing the signals sent to `hakoniwa` on to the sandbox.
+//! Passing the signals sent to `hakoniwa` on to the sandbox, while waiting
+//! for it to end.
 //!
-//! The signals are blocked in every thread and read from a signalfd by a
-//! small thread, which sends them to the sandbox's init (which passes them
-//! to the program). A signal the terminal raised (Ctrl-C, Ctrl-\) is not
-//! passed on: the program, in the same process group, got it already.
+//! The forwarded signals and `SIGCHLD` are blocked and read from a
+//! signalfd by the main thread: a forwarded one is sent to the sandbox's
+//! init (which passes it to the program), and `SIGCHLD` says the sandbox
+//! may have ended. No thread is needed. A signal the terminal raised
+//! (Ctrl-C, Ctrl-\) is not passed on: the program, in the same process
+//! group, got it already.
 
+use hakoniwa::{Child, ExitStatus};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
@@ -24,46 +28,53 @@ const FORWARDED: [Signal; 6] = [
 /// `si_code` of a signal the kernel raised itself, e.g. for the terminal.
 const SI_KERNEL: i32 = 0x80;
 
-/// Forwarded signals, blocked and waiting to be read.
+/// Forwarded signals and `SIGCHLD`, blocked and waiting to be read.
 pub(crate) struct Forwarder {
     signals: SignalFd,
 }
 
+fn failed(errno: nix::errno::Errno) -> CliError {
+    CliError::new(format!(
+        "failed to set up signal forwarding: {}",
+        errno.desc()
+    ))
+}
+
 impl Forwarder {
-    /// Blocks the forwarded signals in this (the main, only) thread.
+    /// Blocks the signals in this (the main, only) thread, before the
+    /// sandbox exists, so that none is lost; the sandbox unblocks them.
     pub(crate) fn block() -> Result<Self, CliError> {
         let mut set = SigSet::empty();
-        for signal in FORWARDED {
+        for signal in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
             set.add(signal);
         }
-        let failed = |errno: nix::errno::Errno| {
-            CliError::new(format!(
-                "failed to set up signal forwarding: {}",
-                errno.desc()
-            ))
-        };
         signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(failed)?;
         let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(failed)?;
         Ok(Self { signals })
     }
 
-    /// Passes every signal read from now on to `pid`, from a thread that
-    /// lives as long as the process.
-    pub(crate) fn forward_to(self, pid: u32) {
-        let pid = Pid::from_raw(pid as i32);
-        std::thread::spawn(move || loop {
+    /// Waits for `child` to end, passing on every forwarded signal that
+    /// arrives meanwhile.
+    pub(crate) fn wait(self, child: &mut Child) -> Result<ExitStatus, CliError> {
+        let pid = Pid::from_raw(child.id() as i32);
+        loop {
+            // A SIGCHLD read before the spawn returned is covered too: the
+            // sandbox is looked at after every signal.
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
             let info = match self.signals.read_signal() {
                 Ok(Some(info)) => info,
                 Ok(None) => continue,
-                Err(_) => return,
+                Err(errno) => return Err(failed(errno)),
             };
-            if info.ssi_code == SI_KERNEL {
+            if info.ssi_signo == Signal::SIGCHLD as u32 || info.ssi_code == SI_KERNEL {
                 continue;
             }
             if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {
                 log::debug!("passing {signal} on to the sandbox");
                 let _ = signal::kill(pid, signal);
             }
-        });
+        }
     }
 }
