@@ -58,8 +58,18 @@ pub(crate) fn build(
     // `/` (an overlay on `/`), so it is held by a descriptor to be made
     // read-only at the end, not found again by its path.
     let mut root = None;
+    // Steps inside the root resolve their paths from it. It is opened once
+    // and again only after a step on the root itself (an overlay on `/`),
+    // which stacks a new mount there.
+    let mut resolve_from: Option<OwnedFd> = None;
     for (index, step) in steps.iter().enumerate() {
-        apply(step).map_err(|errno| (Stage::MountStep, index, errno))?;
+        let failed = |errno| (Stage::MountStep, index, errno);
+        if step.inside.is_none() {
+            resolve_from = None;
+        } else if resolve_from.is_none() {
+            resolve_from = Some(open_root().map_err(failed)?);
+        }
+        apply(step, resolve_from.as_ref()).map_err(failed)?;
         if index == root_step {
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
             let fd = fcntl::open(c"/newroot", flags, Mode::empty());
@@ -142,26 +152,27 @@ fn open_root() -> Result<OwnedFd, Errno> {
     )
 }
 
-/// Opens `path` (relative to the root) with the root as its root.
-fn open_inside(path: &CStr, directory: bool) -> Result<OwnedFd, Errno> {
+/// Opens `path` (relative to `root`) with `root` as its root.
+fn open_inside(root: &OwnedFd, path: &CStr, directory: bool) -> Result<OwnedFd, Errno> {
     let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     if directory {
         flags |= OFlag::O_DIRECTORY;
     }
-    sys::open_in_root(&open_root()?, path, flags)
+    sys::open_in_root(root, path, flags)
 }
 
-fn apply(step: &Step) -> Result<(), Errno> {
-    match (&step.kind, &step.inside) {
+/// Runs one step; `root` is the sandbox's root for a step inside it.
+fn apply(step: &Step, root: Option<&OwnedFd>) -> Result<(), Errno> {
+    match (&step.kind, step.inside.as_ref().zip(root)) {
         // Entries are made in their parent directory, found inside the root.
         (
             StepKind::Dir { .. }
             | StepKind::File
             | StepKind::Symlink { .. }
             | StepKind::Contents { .. },
-            Some(inside),
+            Some((inside, root)),
         ) => {
-            let parent = open_inside(&inside.parent, true)?;
+            let parent = open_inside(root, &inside.parent, true)?;
             make_entry(&step.kind, Some(&parent), &inside.name)
         }
         (
@@ -172,19 +183,19 @@ fn apply(step: &Step) -> Result<(), Errno> {
             None,
         ) => make_entry(&step.kind, None, &step.target),
         // What may not exist on this kernel is skipped.
-        (StepKind::Mask | StepKind::ReadOnlyInPlace, Some(inside)) => {
-            match open_inside(&inside.path, false) {
+        (StepKind::Mask | StepKind::ReadOnlyInPlace, Some((inside, root))) => {
+            match open_inside(root, &inside.path, false) {
                 Err(Errno::ENOENT) => Ok(()),
                 Err(errno) => Err(errno),
                 Ok(fd) => mount_at(&step.kind, At::Inside(fd), || {
-                    open_inside(&inside.path, false)
+                    open_inside(root, &inside.path, false)
                 }),
             }
         }
-        (_, Some(inside)) => mount_at(
+        (_, Some((inside, root))) => mount_at(
             &step.kind,
-            At::Inside(open_inside(&inside.path, false)?),
-            || open_inside(&inside.path, false),
+            At::Inside(open_inside(root, &inside.path, false)?),
+            || open_inside(root, &inside.path, false),
         ),
         (_, None) => mount_at(&step.kind, At::Staging(&step.target), || {
             fcntl::open(
