@@ -14,12 +14,20 @@ for tool in hyperfine bwrap gcc; do
 done
 
 cargo build --release -p hakoniwa-cli >&2
+# The same release build linked statically (glibc's static-pie): no
+# dynamic loading at start. Needs --target, or the flag would reach the
+# proc-macro crates too.
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+  cargo build --release -p hakoniwa-cli --target "$host" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 cp target/release/hakoniwa "$work/"
+cp "target/static/$host/release/hakoniwa" "$work/hakoniwa-static"
 gcc -O2 -o "$work/floor" scripts/floor.c
 h="$work/hakoniwa"
+hs="$work/hakoniwa-static"
 
 # Equivalent command lines: the same namespaces and the same view.
 bwrap_default="bwrap --unshare-user --unshare-pid --ro-bind /usr /usr --ro-bind /etc /etc --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --proc /proc /bin/true"
@@ -37,6 +45,8 @@ add "hakoniwa run --seccomp podman" "$h run --seccomp podman -- /bin/true"
 add "bwrap --unshare-all --dev /dev --tmpfs /tmp" "$bwrap_all"
 add "hakoniwa run --unshare-all --devfs /dev --tmpfs /tmp" "$h run --unshare-all --devfs /dev --tmpfs /tmp -- /bin/true"
 add "hakoniwa run --report (metrics)" "$h run --report /dev/null -- /bin/true"
+add "hakoniwa run, static build (default seccomp)" "$hs run -- /bin/true"
+add "hakoniwa run --unshare-all --devfs /dev --tmpfs /tmp, static build" "$hs run --unshare-all --devfs /dev --tmpfs /tmp -- /bin/true"
 
 json="$work/results.json"
 hyperfine -N --warmup 20 --runs "$runs" --export-json "$json" "${commands[@]}" >&2
@@ -67,6 +77,7 @@ echo "| throughput, 2 workers | sandboxes/s |"
 echo "|---|---:|"
 echo "| bwrap | $(rate $bwrap_default) |"
 echo "| hakoniwa run | $(rate "$h" run -- /bin/true) |"
+echo "| hakoniwa run, static build | $(rate "$hs" run -- /bin/true) |"
 
 # Peak RSS of the launcher itself (GNU time, in KiB).
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
@@ -75,3 +86,4 @@ echo "| launcher peak RSS | KiB |"
 echo "|---|---:|"
 echo "| bwrap | $(peak $bwrap_default) |"
 echo "| hakoniwa run | $(peak "$h" run -- /bin/true) |"
+echo "| hakoniwa run, static build | $(peak "$hs" run -- /bin/true) |"
