@@ -87,3 +87,21 @@ echo "|---|---:|"
 echo "| bwrap | $(peak $bwrap_default) |"
 echo "| hakoniwa run | $(peak "$h" run -- /bin/true) |"
 echo "| hakoniwa run, static build | $(peak "$hs" run -- /bin/true) |"
+
+# Most of that is the binary's own pages, shared by every instance through
+# the page cache; what each running launcher costs on its own is its
+# anonymous memory, read while its program sleeps.
+anon() { # COMMAND... (ending in a program that sleeps 1 s)
+  "$@" &
+  local pid=$!
+  sleep 0.5
+  awk '/^Anonymous:/ { print $2 }' "/proc/$pid/smaps_rollup"
+  wait "$pid"
+}
+bwrap_sleep=${bwrap_default%/bin/true}
+echo
+echo "| launcher anonymous memory, while the program runs | KiB |"
+echo "|---|---:|"
+echo "| bwrap | $(anon $bwrap_sleep /bin/sleep 1) |"
+echo "| hakoniwa run | $(anon "$h" run -- /bin/sleep 1) |"
+echo "| hakoniwa run, static build | $(anon "$hs" run -- /bin/sleep 1) |"
