@@ -250,10 +250,11 @@ impl Report {
                 self.program = Some((wait_status, timed_out, usage));
                 self.proc_status = proc_status;
             }
-            Message::IdMapsWritten => {
+            // The parent's own messages never come back.
+            Message::IdMapsWritten | Message::NetworkReady => {
                 return Err(Error::Channel(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    "unexpected message from the sandbox: IdMapsWritten",
+                    format!("unexpected message from the sandbox: {message:?}"),
                 )))
             }
         }

@@ -173,8 +173,8 @@ impl Plan {
             &container.cap_drop,
         )?;
 
-        // pasta joins the sandbox's user namespace, which the parent holds
-        // back until pasta is ready (see `runtime::release`).
+        // pasta joins the sandbox's user namespace; the program waits until
+        // pasta is ready (see `runtime::release`).
         let pasta = match &container.pasta {
             Some(_) if !has(Namespace::Network) => {
                 return Err(Error::Network {
@@ -527,6 +527,7 @@ impl Descriptions {
                 .unwrap_or_else(|| format!("apply landlock step #{index}")),
             Stage::Seccomp => "install the seccomp filter".to_string(),
             Stage::Session => "start a new session for the program".to_string(),
+            Stage::WaitForNetwork => "wait for the network (pasta)".to_string(),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {

@@ -61,11 +61,13 @@ pub(crate) enum Stage {
     Exec,
     /// Starting a new session for the program.
     Session,
+    /// Waiting for the parent to connect the network (pasta).
+    WaitForNetwork,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 22] = [
+        const ALL: [Stage; 23] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -88,6 +90,7 @@ impl Stage {
             Stage::Seccomp,
             Stage::Exec,
             Stage::Session,
+            Stage::WaitForNetwork,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }
@@ -98,6 +101,9 @@ impl Stage {
 pub(crate) enum Message {
     /// Parent → init: the id maps are written, go on.
     IdMapsWritten,
+    /// Parent → init: the network is connected (pasta is ready), the
+    /// program may start.
+    NetworkReady,
     /// Init or program → parent: `stage` failed with `errno`.
     SetupFailed {
         stage: Stage,
@@ -121,12 +127,14 @@ const SIZE: usize = 16 + 8 * (metrics::WORDS + 2);
 const TAG_ID_MAPS_WRITTEN: u32 = 1;
 const TAG_SETUP_FAILED: u32 = 2;
 const TAG_PROGRAM_EXITED: u32 = 3;
+const TAG_NETWORK_READY: u32 = 4;
 
 impl Message {
     fn encode(self) -> [u8; SIZE] {
         let mut words = [0; metrics::WORDS + 2];
         let (tag, a, b, c) = match self {
             Message::IdMapsWritten => (TAG_ID_MAPS_WRITTEN, 0, 0, 0),
+            Message::NetworkReady => (TAG_NETWORK_READY, 0, 0, 0),
             Message::SetupFailed {
                 stage,
                 index,
@@ -161,6 +169,7 @@ impl Message {
         let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
         match word(0) {
             TAG_ID_MAPS_WRITTEN => Some(Message::IdMapsWritten),
+            TAG_NETWORK_READY => Some(Message::NetworkReady),
             TAG_SETUP_FAILED => Some(Message::SetupFailed {
                 stage: Stage::from_u32(word(4))?,
                 index: word(8),
@@ -210,6 +219,22 @@ impl ParentEnd {
     /// Tells init the id maps are in place.
     pub(crate) fn id_maps_written(&self) -> io::Result<()> {
         send(self.0.as_raw_fd(), Message::IdMapsWritten).map_err(io_error)
+    }
+
+    /// Tells init the network is connected.
+    pub(crate) fn network_ready(&self) -> io::Result<()> {
+        send(self.0.as_raw_fd(), Message::NetworkReady).map_err(io_error)
+    }
+
+    /// Whether the sandbox has reported a failed setup step, left unread
+    /// for [`recv`](Self::recv).
+    pub(crate) fn setup_failed_waiting(&self) -> bool {
+        let mut buf = [0; SIZE];
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(
+            socket::recv(self.0.as_raw_fd(), &mut buf, flags),
+            Ok(SIZE) if matches!(Message::decode(&buf), Some(Message::SetupFailed { .. }))
+        )
     }
 
     /// The next message, waiting for it unless `nonblocking`; `None` once
@@ -267,10 +292,19 @@ impl SandboxEnd {
     /// Waits for [`Message::IdMapsWritten`]; any other message or the
     /// parent closing its end is an error.
     pub(crate) fn wait_for_id_maps(&self) -> Result<(), Errno> {
+        self.wait_for(Message::IdMapsWritten)
+    }
+
+    /// Waits for [`Message::NetworkReady`], in the same way.
+    pub(crate) fn wait_for_network(&self) -> Result<(), Errno> {
+        self.wait_for(Message::NetworkReady)
+    }
+
+    fn wait_for(&self, expected: Message) -> Result<(), Errno> {
         let mut buf = [0; SIZE];
         loop {
             return match socket::recv(self.raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(SIZE) if Message::decode(&buf) == Some(Message::IdMapsWritten) => Ok(()),
+                Ok(SIZE) if Message::decode(&buf) == Some(expected) => Ok(()),
                 Ok(0) => Err(Errno::EPIPE),
                 Ok(_) => Err(Errno::EPROTO),
                 Err(Errno::EINTR) => continue,
@@ -328,7 +362,15 @@ mod tests {
         let (parent, sandbox) = channel().unwrap();
         parent.id_maps_written().unwrap();
         assert_eq!(sandbox.wait_for_id_maps(), Ok(()));
+        parent.network_ready().unwrap();
+        assert_eq!(sandbox.wait_for_network(), Ok(()));
+        // One step's message is not another's.
+        parent.network_ready().unwrap();
+        assert_eq!(sandbox.wait_for_id_maps(), Err(Errno::EPROTO));
+        assert!(!parent.setup_failed_waiting());
         sandbox.setup_failed(Stage::MountStep, 7, Errno::ENOENT);
+        // Seen, and left for `recv`.
+        assert!(parent.setup_failed_waiting());
         let usage = Rusage {
             max_rss: 2048,
             real_time: std::time::Duration::from_millis(15),

@@ -90,14 +90,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     if caller_is_gone(channel) {
         return Err((Stage::WaitForIdMaps, 0, Errno::EPIPE));
     }
-    // 5. From here init cannot be ptraced or read through /proc by the
-    //    program. Not earlier: the caller writes the maps through /proc.
-    prctl::set_dumpable(false).map_err(at(Stage::InitProcess))?;
-    if !plan.pid_namespace {
-        // Without a pid namespace, orphans must still come back to us.
-        prctl::set_child_subreaper(true).map_err(at(Stage::InitProcess))?;
-    }
-    // 6. The root, with modes exactly as planned; the program gets the
+    // 5. The root, with modes exactly as planned; the program gets the
     //    caller's umask back.
     let umask = stat::umask(Mode::empty());
     if let (Some(steps), Some(staging)) = (&plan.mount_steps, &plan.staging_dir) {
@@ -110,6 +103,21 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     // 127.0.0.1 would be unreachable.
     if plan.loopback {
         sys::bring_loopback_up().map_err(at(Stage::Loopback))?;
+    }
+    // The program's interface must be configured when it starts; pasta
+    // joins our namespaces meanwhile, through /proc/<init>/ns.
+    if plan.pasta.is_some() {
+        channel
+            .wait_for_network()
+            .map_err(at(Stage::WaitForNetwork))?;
+    }
+    // 6. From here init cannot be ptraced or read through /proc by the
+    //    program. Not earlier: the caller writes the maps, and pasta finds
+    //    the namespaces, through /proc; the program does not exist yet.
+    prctl::set_dumpable(false).map_err(at(Stage::InitProcess))?;
+    if !plan.pid_namespace {
+        // Without a pid namespace, orphans must still come back to us.
+        prctl::set_child_subreaper(true).map_err(at(Stage::InitProcess))?;
     }
     // 7. Block the signals init waits for before the program exists, so
     //    none is lost; the program unblocks them.

@@ -141,8 +141,9 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
     Ok(spawned)
 }
 
-/// Moves init into its cgroup, writes the id maps, connects the network,
-/// then lets init go on.
+/// Moves init into its cgroup, writes the id maps and lets init build the
+/// sandbox, while pasta (if any) connects the network, which the program
+/// waits for.
 fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     // Init and everything it starts inherit the cgroup.
     if let Some(cgroup) = &spawned.cgroup {
@@ -150,14 +151,25 @@ fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     }
     if let Some(maps) = &plan.id_maps {
         maps.write(spawned.pid)?;
-        // pasta joins the user namespace, so its ids must be mapped first;
-        // and the program must not start before its interface is ready.
-        if let Some(pasta) = &plan.pasta {
-            spawned.pasta = Some(PastaProcess::start(pasta, spawned.pid)?);
-        }
     }
     if plan.init_waits() {
         spawned.channel.id_maps_written().map_err(Error::Channel)?;
+    }
+    // pasta joins the user namespace (a pasta plan always has one), so its
+    // ids are mapped first. It takes tens of milliseconds, in which init
+    // builds the root.
+    if let Some(pasta) = &plan.pasta {
+        let connected = PastaProcess::start(pasta, spawned.pid).and_then(|pasta| {
+            spawned.channel.network_ready().map_err(Error::Channel)?;
+            Ok(pasta)
+        });
+        match connected {
+            Ok(pasta) => spawned.pasta = Some(pasta),
+            // Init failed first and said why: that is the error to report,
+            // through the child, not pasta losing its namespace.
+            Err(_) if spawned.channel.setup_failed_waiting() => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }
