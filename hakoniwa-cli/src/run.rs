@@ -279,9 +279,12 @@ pub(crate) struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// Runs the sandbox and returns the exit code.
-pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
-    let dry_run = args.dry_run;
+/// The options of the run (the profile of `--config`, if any, with the
+/// typed flags over it) and the command they lower to, not yet spawned.
+pub(crate) fn prepare(
+    args: RunArgs,
+    matches: &ArgMatches,
+) -> Result<(Options, hakoniwa::Command), CliError> {
     let options = match &args.config {
         Some(path) => {
             let mut options = profile::load(path)?;
@@ -290,7 +293,14 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
         }
         None => Options::from_flags(args, matches),
     };
-    let (_container, mut command) = lower::lower(&options)?;
+    let (_container, command) = lower::lower(&options)?;
+    Ok((options, command))
+}
+
+/// Runs the sandbox and returns the exit code.
+pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
+    let dry_run = args.dry_run;
+    let (options, mut command) = prepare(args, matches)?;
     if dry_run {
         print!("{}", command.dry_run()?);
         return Ok(0);
