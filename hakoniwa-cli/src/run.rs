@@ -74,6 +74,10 @@ pub(crate) struct RunArgs {
     #[arg(short = 'B', long, value_name = "HOST[:CONTAINER]")]
     pub bindmount_rw: Vec<String>,
 
+    /// Bind a host path read-only with its device nodes usable (/dev/dri for a GPU; other binds are nodev); repeatable
+    #[arg(long, value_name = "HOST[:CONTAINER]")]
+    pub dev_bind: Vec<String>,
+
     /// Mount a minimal /dev at PATH; repeatable
     #[arg(long, value_name = "PATH")]
     pub devfs: Vec<String>,

@@ -212,9 +212,13 @@ fn options(layer: Layer) -> Options {
                 source,
                 destination,
                 rw,
+                dev,
             } => {
                 let spec = format!("{source}:{destination}");
-                if rw {
+                if dev {
+                    args.dev_bind.push(spec);
+                    "dev_bind"
+                } else if rw {
                     args.bindmount_rw.push(spec);
                     "bindmount_rw"
                 } else {
