@@ -10,6 +10,7 @@ mod landlock;
 mod lower;
 mod options;
 mod profile;
+mod read;
 mod report;
 #[cfg(test)]
 mod robustness;

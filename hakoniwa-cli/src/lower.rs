@@ -10,6 +10,7 @@ use hakoniwa::{Cgroup, Command, Container, Namespace, Rlimit, Runctl, TmpfsOptio
 
 use crate::cli::CliError;
 use crate::options::{Options, FILE_CONTENTS};
+use crate::read;
 use crate::run::RunArgs;
 use crate::values;
 
@@ -355,7 +356,7 @@ fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliErr
                     "invalid --file {spec:?}: expected CONTAINER_PATH:HOST_FILE"
                 ))
             })?;
-            let contents = fs::read(host).map_err(|err| CliError {
+            let contents = read::bytes(Path::new(host)).map_err(|err| CliError {
                 message: format!("invalid --file {spec:?}: cannot read {host}"),
                 source: Some(Box::new(err)),
                 hint: None,

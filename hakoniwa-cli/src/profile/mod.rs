@@ -102,7 +102,7 @@ fn load_file(
     file: &Path,
     including: &mut Vec<PathBuf>,
 ) -> Result<Layer, ProfileError> {
-    let raw = fs::read_to_string(file)
+    let raw = crate::read::text(file)
         .map_err(|err| ProfileError::new(file, format!("failed to read the profile: {err}")))?;
     let rendered = renderer.render(file, &raw).map_err(|err| ProfileError {
         file: err.file.unwrap_or_else(|| file.to_path_buf()),

@@ -58,7 +58,7 @@ impl Renderer {
         env.add_function("fs_touch", fs_touch);
         env.add_function("fs_xdg_user_dir", fs_xdg_user_dir);
         let root = base.to_path_buf();
-        env.set_loader(move |name| match fs::read_to_string(root.join(name)) {
+        env.set_loader(move |name| match crate::read::text(&root.join(name)) {
             Ok(text) => Ok(Some(text)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::new(
@@ -201,7 +201,7 @@ fn fs_xdg_user_dir(name: String) -> Result<String, Error> {
         .filter(|dir| !dir.is_empty())
         .unwrap_or_else(|| format!("{home}/.config"));
     let file = Path::new(&config_home).join("user-dirs.dirs");
-    let listed = match fs::read_to_string(&file) {
+    let listed = match crate::read::text(&file) {
         Ok(text) => xdg_user_dir(&text, &name, &home),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(failed("fs_xdg_user_dir", &name, err)),
