@@ -17,6 +17,10 @@ pub(crate) struct Renderer {
     base: PathBuf,
 }
 
+/// The most steps a profile's rendering takes, its includes with it: far
+/// more than a profile needs (the examples take a few hundred).
+const FUEL: u64 = 1_000_000;
+
 /// A rendering failure: the template it happened in and the line there.
 #[derive(Debug)]
 pub(crate) struct RenderError {
@@ -29,6 +33,9 @@ impl Renderer {
     /// A renderer for the profile whose directory is `base`.
     pub(crate) fn new(base: &Path) -> Self {
         let mut env = Environment::new();
+        // A loop that does not end, or nested loops over large ranges, is an
+        // error rather than a run that never starts.
+        env.set_fuel(Some(FUEL));
         // A file without template syntax renders to itself, so that TOML
         // errors point at the lines the author wrote.
         env.set_keep_trailing_newline(true);
@@ -107,6 +114,9 @@ fn innermost(err: &Error) -> &Error {
 
 /// The error's kind and detail, and the cause a function attached.
 fn describe(err: &Error) -> String {
+    if err.kind() == ErrorKind::OutOfFuel {
+        return format!("the template takes more than {FUEL} steps (a loop that does not end?)");
+    }
     let mut message = err.kind().to_string();
     if let Some(detail) = err.detail() {
         message = format!("{message}: {detail}");
@@ -280,6 +290,22 @@ mod tests {
         assert_eq!(
             render(&dir, "[{{ os_env('HAKONIWA_SURELY_UNSET') }}]").unwrap(),
             "[]"
+        );
+    }
+
+    /// Nested loops over large ranges would take hours (a hang for the
+    /// profile fuzz target, seen by hand first).
+    #[test]
+    fn a_template_that_runs_too_long_stops() {
+        let dir = scratch("fuel");
+        let err = render(
+            &dir,
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "the template takes more than 1000000 steps (a loop that does not end?)"
         );
     }
 
