@@ -1,6 +1,7 @@
 //! The command line's root: parsing, logging, error rendering, exit codes.
 
 use std::error::Error as StdError;
+use std::ffi::OsString;
 use std::fmt;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -95,7 +96,7 @@ impl fmt::Display for CliError {
 }
 
 /// Parses the command line, runs it, and returns the exit code.
-pub(crate) fn main() -> i32 {
+pub fn main() -> i32 {
     let matches = match Cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(err) => return clap_error(err),
@@ -121,6 +122,34 @@ pub(crate) fn main() -> i32 {
         eprintln!("{err}");
         EXIT_SETUP_FAILED
     })
+}
+
+/// What `hakoniwa run --dry-run ARGS…` prints, `args` being the words
+/// after `run`: every stage runs (parsing, the profile of `-c` with its
+/// template and includes, the flags laid over it, the lowering, the plan),
+/// but no process is created. An error is the message the command prints.
+pub fn dry_run<I, T>(args: I) -> Result<String, String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let line = ["hakoniwa", "run", "--dry-run"]
+        .into_iter()
+        .map(OsString::from)
+        .chain(args.into_iter().map(Into::into));
+    let usage = |err: clap::Error| format!("invalid command line: {err}");
+    let matches = Cli::command().try_get_matches_from(line).map_err(usage)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(usage)?;
+    let (Commands::Run(args), Some(run_matches)) = (cli.command, matches.subcommand_matches("run"))
+    else {
+        return Err("invalid command line: not a run".to_string());
+    };
+    let (_options, command) =
+        crate::run::prepare(*args, run_matches).map_err(|err| err.to_string())?;
+    let description = command
+        .dry_run()
+        .map_err(|err| CliError::from(err).to_string())?;
+    Ok(description.to_string())
 }
 
 /// `hakoniwa man [COMMAND]`: the page of the command line, generated from

@@ -10,18 +10,26 @@ use hakoniwa::{Cgroup, Command, Container, Namespace, Rlimit, Runctl, TmpfsOptio
 
 use crate::cli::CliError;
 use crate::options::{Options, FILE_CONTENTS};
+use crate::read;
 use crate::run::RunArgs;
 use crate::values;
 
 /// One filesystem flag, in command-line order.
 enum MountFlag<'a> {
-    Bind { spec: &'a str, writable: bool },
+    Bind {
+        spec: &'a str,
+        writable: bool,
+        devices: bool,
+    },
     Devfs(&'a str),
     Tmpfs(&'a str),
     Dir(&'a str),
     Symlink(&'a str),
     File(&'a str),
-    Contents { path: &'a str, contents: &'a [u8] },
+    Contents {
+        path: &'a str,
+        contents: &'a [u8],
+    },
     OverlayTmp(&'a str),
     Overlay(&'a str),
 }
@@ -301,13 +309,17 @@ fn lower_identity(args: &RunArgs, container: &mut Container) -> Result<(), CliEr
 
 fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliError> {
     match mount {
-        MountFlag::Bind { spec, writable } => {
+        MountFlag::Bind {
+            spec,
+            writable,
+            devices,
+        } => {
             let (host, target) = bind_spec(spec)?;
-            if writable {
-                container.bindmount_rw(&host, &target);
-            } else {
-                container.bindmount_ro(&host, &target);
-            }
+            match (writable, devices) {
+                (_, true) => container.devbindmount(&host, &target),
+                (true, false) => container.bindmount_rw(&host, &target),
+                (false, false) => container.bindmount_ro(&host, &target),
+            };
         }
         MountFlag::Devfs(path) => {
             container.devfsmount(path);
@@ -344,7 +356,7 @@ fn lower_mount(container: &mut Container, mount: MountFlag) -> Result<(), CliErr
                     "invalid --file {spec:?}: expected CONTAINER_PATH:HOST_FILE"
                 ))
             })?;
-            let contents = fs::read(host).map_err(|err| CliError {
+            let contents = read::bytes(Path::new(host)).map_err(|err| CliError {
                 message: format!("invalid --file {spec:?}: cannot read {host}"),
                 source: Some(Box::new(err)),
                 hint: None,
@@ -384,13 +396,21 @@ fn mount_flags(options: &Options) -> Vec<MountFlag<'_>> {
     let ro = args.bindmount_ro.iter().map(|spec| MountFlag::Bind {
         spec,
         writable: false,
+        devices: false,
     });
     flags.extend(indices("bindmount_ro").into_iter().zip(ro));
     let rw = args.bindmount_rw.iter().map(|spec| MountFlag::Bind {
         spec,
         writable: true,
+        devices: false,
     });
     flags.extend(indices("bindmount_rw").into_iter().zip(rw));
+    let dev = args.dev_bind.iter().map(|spec| MountFlag::Bind {
+        spec,
+        writable: false,
+        devices: true,
+    });
+    flags.extend(indices("dev_bind").into_iter().zip(dev));
     let devfs = args.devfs.iter().map(|path| MountFlag::Devfs(path));
     flags.extend(indices("devfs").into_iter().zip(devfs));
     let tmpfs = args.tmpfs.iter().map(|path| MountFlag::Tmpfs(path));

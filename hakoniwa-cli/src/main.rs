@@ -1,20 +1,5 @@
-//! The `hakoniwa` command.
-#![deny(unsafe_code)]
-
-mod cli;
-mod landlock;
-mod lower;
-mod options;
-mod profile;
-mod report;
-#[cfg(test)]
-mod robustness;
-mod run;
-mod signals;
-#[allow(unsafe_code)]
-mod sys;
-mod values;
+//! The `hakoniwa` command; its code is the crate's library (`lib.rs`).
 
 fn main() {
-    std::process::exit(cli::main());
+    std::process::exit(hakoniwa_cli::main());
 }

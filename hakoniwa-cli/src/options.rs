@@ -154,6 +154,7 @@ impl Options {
                 "overlay" => args.overlay.append(&mut flags.overlay),
                 "bindmount_ro" => args.bindmount_ro.append(&mut flags.bindmount_ro),
                 "bindmount_rw" => args.bindmount_rw.append(&mut flags.bindmount_rw),
+                "dev_bind" => args.dev_bind.append(&mut flags.dev_bind),
                 "devfs" => args.devfs.append(&mut flags.devfs),
                 "tmpfs" => args.tmpfs.append(&mut flags.tmpfs),
                 "setenv" => args.setenv.append(&mut flags.setenv),

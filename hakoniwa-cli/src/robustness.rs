@@ -11,7 +11,7 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use crate::{profile, values};
+use crate::{landlock, profile, values};
 
 /// Inputs per parser in an ordinary `cargo test`.
 const DEFAULT_ROUNDS: usize = 2_000;
@@ -156,6 +156,8 @@ fn cli_values_never_panic() {
         let _ = values::tmpfs_options(value);
         let _ = values::id_map(value);
         let _ = values::network(value);
+        let _ = landlock::paths(value);
+        let _ = landlock::ports(value);
     });
 }
 

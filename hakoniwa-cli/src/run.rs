@@ -74,6 +74,10 @@ pub(crate) struct RunArgs {
     #[arg(short = 'B', long, value_name = "HOST[:CONTAINER]")]
     pub bindmount_rw: Vec<String>,
 
+    /// Bind a host path read-only with its device nodes usable (/dev/dri for a GPU; other binds are nodev); repeatable
+    #[arg(long, value_name = "HOST[:CONTAINER]")]
+    pub dev_bind: Vec<String>,
+
     /// Mount a minimal /dev at PATH; repeatable
     #[arg(long, value_name = "PATH")]
     pub devfs: Vec<String>,
@@ -279,9 +283,12 @@ pub(crate) struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// Runs the sandbox and returns the exit code.
-pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
-    let dry_run = args.dry_run;
+/// The options of the run (the profile of `--config`, if any, with the
+/// typed flags over it) and the command they lower to, not yet spawned.
+pub(crate) fn prepare(
+    args: RunArgs,
+    matches: &ArgMatches,
+) -> Result<(Options, hakoniwa::Command), CliError> {
     let options = match &args.config {
         Some(path) => {
             let mut options = profile::load(path)?;
@@ -290,7 +297,14 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
         }
         None => Options::from_flags(args, matches),
     };
-    let (_container, mut command) = lower::lower(&options)?;
+    let (_container, command) = lower::lower(&options)?;
+    Ok((options, command))
+}
+
+/// Runs the sandbox and returns the exit code.
+pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> {
+    let dry_run = args.dry_run;
+    let (options, mut command) = prepare(args, matches)?;
     if dry_run {
         print!("{}", command.dry_run()?);
         return Ok(0);

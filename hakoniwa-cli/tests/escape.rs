@@ -262,23 +262,46 @@ fn read_only_binds_stay_read_only_for_root_inside(caller: &Caller) {
 }
 
 /// No block device node can be made (`mknod` needs `CAP_MKNOD` in the
-/// host's user namespace), and the sandbox's `/dev` holds none to open.
+/// host's user namespace), the sandbox's `/dev` holds none to open, and
+/// the host's own, bound in with `-b /dev`, do not open either: binds are
+/// `nodev` (as the host's root, `/dev/sda`'s owner, the open would succeed
+/// otherwise).
 fn raw_devices_are_out_of_reach(caller: &Caller) {
-    let extra = [
-        "-u", "0", "-g", "0", "--devfs", "/dev", "--tmpfs", "/scratch",
-    ];
-    for run_args in configurations(&extra) {
-        let report = escape(caller, &run_args, &["devices", "/scratch"]);
-        assert_refused(&report["mknod"], None, "mknod of a block device");
-        let opened: Vec<&String> = report["open"]
-            .as_object()
-            .expect("open")
-            .iter()
-            .filter(|(_, attempt)| attempt["ok"] == true)
-            .map(|(path, _)| path)
-            .collect();
-        assert!(opened.is_empty(), "{run_args:?}: opened {opened:?}");
+    let mut devs: Vec<&[&'static str]> = vec![&["--devfs", "/dev"]];
+    if host_has_a_block_device() {
+        devs.push(&["-b", "/dev"]);
+    } else {
+        eprintln!(
+            "raw_devices_are_out_of_reach: skipped -b /dev: the host's /dev has no block device"
+        );
     }
+    for dev in devs {
+        let mut extra = vec!["-u", "0", "-g", "0", "--tmpfs", "/scratch"];
+        extra.extend_from_slice(dev);
+        for run_args in configurations(&extra) {
+            let report = escape(caller, &run_args, &["devices", "/scratch"]);
+            assert_refused(&report["mknod"], None, "mknod of a block device");
+            let attempts = report["open"].as_object().expect("open");
+            if dev[0] == "-b" {
+                assert!(!attempts.is_empty(), "no block device tried: {report}");
+            }
+            let opened: Vec<&String> = attempts
+                .iter()
+                .filter(|(_, attempt)| attempt["ok"] == true)
+                .map(|(path, _)| path)
+                .collect();
+            assert!(opened.is_empty(), "{run_args:?}: opened {opened:?}");
+        }
+    }
+}
+
+fn host_has_a_block_device() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| entry.file_type().is_ok_and(|t| t.is_block_device()))
 }
 
 /// Init is not dumpable: the program cannot ptrace it, read its

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 
-use common::facts::{self, assert_allowed, assert_refused, EROFS};
+use common::facts::{self, assert_allowed, assert_refused, EACCES, EROFS};
 use common::{host, Caller};
 
 sandbox_tests![
@@ -22,6 +22,8 @@ sandbox_tests![
     bindmount_rw_writes_through_to_the_host,
     bind_container_path_defaults_to_the_host_path,
     nested_binds_apply_parents_first,
+    binds_are_nodev_unless_dev_bind,
+    a_bind_of_the_host_dev_opens_no_device,
     devfs_holds_a_minimal_dev,
     tmpfs_is_fresh_and_writable,
     setenv_sets_or_copies_variables,
@@ -185,6 +187,72 @@ fn nested_binds_apply_parents_first(caller: &Caller) {
     }
     assert!(!sub.join("f").exists());
     assert!(data.join("f").exists());
+}
+
+/// `-b` and `-B` binds are `nodev`: a device node in them cannot be
+/// opened, for reading or writing. `--dev-bind` keeps device nodes usable
+/// (read and written as their permissions say) on a read-only mount.
+fn binds_are_nodev_unless_dev_bind(caller: &Caller) {
+    for flag in ["-b", "-B"] {
+        let run_args = [flag, "/dev/zero:/zero", flag, "/dev/null:/null"];
+        let facts = caller.facts(&run_args);
+        let mount = facts::mount_at(&facts, "/zero").expect("a mount at /zero");
+        assert!(options(mount).contains("nodev"), "{flag}: {mount}");
+        let read = caller.attempt(&run_args, &["read", "/zero"]);
+        assert_refused(
+            &read["read"],
+            Some(EACCES),
+            &format!("reading a {flag} device"),
+        );
+        let write = caller.attempt(&run_args, &["write", "/null"]);
+        assert_refused(
+            &write["write"],
+            Some(EACCES),
+            &format!("writing a {flag} device"),
+        );
+    }
+
+    let run_args = [
+        "--dev-bind",
+        "/dev/zero:/zero",
+        "--dev-bind",
+        "/dev/null:/null",
+    ];
+    let facts = caller.facts(&run_args);
+    let mount = facts::mount_at(&facts, "/zero").expect("a mount at /zero");
+    assert!(!options(mount).contains("nodev"), "{mount}");
+    assert_eq!(mount["read_only"], true, "{mount}");
+    let read = caller.attempt(&run_args, &["read", "/zero"]);
+    assert_allowed(&read["read"], "reading a --dev-bind device");
+    let write = caller.attempt(&run_args, &["write", "/null"]);
+    assert_allowed(&write["write"], "writing a --dev-bind device");
+}
+
+/// `-b /dev:/host-dev` (hakoniwa 1.x users bound `/dev/dri` so) shows the
+/// host's device nodes, but none opens: not even as the host's root is a
+/// raw disk reachable through a bind.
+fn a_bind_of_the_host_dev_opens_no_device(caller: &Caller) {
+    let read = caller.attempt(&["-b", "/dev:/host-dev"], &["read", "/host-dev/zero"]);
+    assert_refused(
+        &read["read"],
+        Some(EACCES),
+        "reading /dev/zero through -b /dev",
+    );
+    let read = caller.attempt(
+        &["--dev-bind", "/dev:/host-dev"],
+        &["read", "/host-dev/zero"],
+    );
+    assert_allowed(&read["read"], "reading /dev/zero through --dev-bind /dev");
+}
+
+/// A mount's options, as the probe read them from mountinfo.
+fn options(mount: &serde_json::Value) -> BTreeSet<String> {
+    mount["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|option| option.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// `--devfs /dev`: the usual character devices, `pts/` with its `ptmx`

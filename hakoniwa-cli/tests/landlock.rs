@@ -15,7 +15,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 
 use common::binaries::PROBE;
-use common::facts::{assert_allowed, assert_refused};
+use common::facts::{assert_allowed, assert_refused, EACCES};
 use common::Caller;
 
 sandbox_tests![
@@ -35,7 +35,6 @@ sandbox_tests![
     bad_values_are_refused,
 ];
 
-const EACCES: i32 = 13;
 const EPERM: i32 = 1;
 
 /// Three directories owned by the caller, bound read-write at `/ro`,

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::binaries::PROBE;
-use common::facts::{self, EROFS};
+use common::facts::{self, EACCES, EROFS};
 use common::Caller;
 
 sandbox_tests![
@@ -19,6 +19,7 @@ sandbox_tests![
     example_gui_profile_dry_run_shows_home_and_display_socket,
     flags_typed_on_the_command_line_overlay_the_profile,
     cli_defaults_do_not_apply_to_a_profile,
+    profile_binds_open_devices_only_with_dev,
     dry_run_prints_the_plan_of_flags_without_running,
     dry_run_prints_the_plan_of_a_profile_with_flags_after_it,
     profile_errors_name_the_file_and_the_place,
@@ -213,6 +214,26 @@ fn cli_defaults_do_not_apply_to_a_profile(caller: &Caller) {
     let names = facts::names(&facts["root"]);
     let expected: BTreeSet<String> = ["probe", "proc", "tmp"].map(String::from).into();
     assert_eq!(names, expected);
+}
+
+/// A profile's bind is `nodev` unless it says `dev = true`, as with the
+/// flags `-b` and `--dev-bind`.
+fn profile_binds_open_devices_only_with_dev(caller: &Caller) {
+    let profile = caller.file(
+        "profile.toml",
+        "mounts = [\n  { source = \"/dev/zero\", destination = \"/zero\", dev = true },\n  \
+         { source = \"/dev/zero\", destination = \"/plain-zero\" },\n]\n",
+        0o644,
+    );
+    let profile = profile.to_str().unwrap();
+    let read = probe_with_profile(caller, profile, &[], &["read", "/zero"])
+        .output()
+        .json();
+    facts::assert_allowed(&read["read"], "reading a dev = true device");
+    let read = probe_with_profile(caller, profile, &[], &["read", "/plain-zero"])
+        .output()
+        .json();
+    facts::assert_refused(&read["read"], Some(EACCES), "reading a plain bind's device");
 }
 
 fn dry_run_prints_the_plan_of_flags_without_running(caller: &Caller) {

@@ -65,11 +65,13 @@ impl fmt::Display for Namespace {
 /// One entry of the sandbox's filesystem, applied in the order added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mount {
-    /// A host file or directory made visible at `target`.
+    /// A host file or directory made visible at `target`; its device
+    /// nodes can be opened only when `devices` is set (else `nodev`).
     Bind {
         source: PathBuf,
         target: PathBuf,
         writable: bool,
+        devices: bool,
     },
     /// An empty in-memory filesystem.
     Tmpfs {
@@ -386,6 +388,7 @@ impl Container {
                     source: host,
                     target,
                     writable: false,
+                    devices: false,
                 }),
                 Ok(_) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -396,22 +399,40 @@ impl Container {
     }
 
     /// Makes the host file or directory `host` visible read-only at
-    /// `container` (recursively, with `nosuid`).
+    /// `container` (recursively, with `nosuid,nodev`: a device node in it
+    /// cannot be opened; see [`devbindmount`](Self::devbindmount)).
     pub fn bindmount_ro(&mut self, host: &str, container: &str) -> &mut Self {
-        self.bindmount(host, container, false)
+        self.bindmount(host, container, false, false)
     }
 
     /// Makes the host file or directory `host` visible read-write at
-    /// `container` (recursively, with `nosuid`).
+    /// `container` (recursively, with `nosuid,nodev`).
     pub fn bindmount_rw(&mut self, host: &str, container: &str) -> &mut Self {
-        self.bindmount(host, container, true)
+        self.bindmount(host, container, true, false)
     }
 
-    fn bindmount(&mut self, host: &str, container: &str, writable: bool) -> &mut Self {
+    /// Makes the host file or directory `host` visible read-only at
+    /// `container` with its device nodes usable (recursively, with
+    /// `nosuid` but not `nodev`): `/dev/dri` for a GPU, `/dev/snd` for
+    /// sound. The program can read and write a device node its permissions
+    /// allow; the read-only mount only keeps it from adding or removing
+    /// entries.
+    pub fn devbindmount(&mut self, host: &str, container: &str) -> &mut Self {
+        self.bindmount(host, container, false, true)
+    }
+
+    fn bindmount(
+        &mut self,
+        host: &str,
+        container: &str,
+        writable: bool,
+        devices: bool,
+    ) -> &mut Self {
         self.mounts.push(Mount::Bind {
             source: host.into(),
             target: container.into(),
             writable,
+            devices,
         });
         self
     }

@@ -170,6 +170,8 @@ struct MountAttr {
 pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
 /// `MOUNT_ATTR_NOSUID` from `<linux/mount.h>`.
 pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+/// `MOUNT_ATTR_NODEV` from `<linux/mount.h>`.
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
 /// `MOUNT_ATTR_NOEXEC` from `<linux/mount.h>`.
 pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 

@@ -102,7 +102,7 @@ fn load_file(
     file: &Path,
     including: &mut Vec<PathBuf>,
 ) -> Result<Layer, ProfileError> {
-    let raw = fs::read_to_string(file)
+    let raw = crate::read::text(file)
         .map_err(|err| ProfileError::new(file, format!("failed to read the profile: {err}")))?;
     let rendered = renderer.render(file, &raw).map_err(|err| ProfileError {
         file: err.file.unwrap_or_else(|| file.to_path_buf()),
@@ -212,9 +212,13 @@ fn options(layer: Layer) -> Options {
                 source,
                 destination,
                 rw,
+                dev,
             } => {
                 let spec = format!("{source}:{destination}");
-                if rw {
+                if dev {
+                    args.dev_bind.push(spec);
+                    "dev_bind"
+                } else if rw {
                     args.bindmount_rw.push(spec);
                     "bindmount_rw"
                 } else {

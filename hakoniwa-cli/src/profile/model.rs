@@ -83,6 +83,9 @@ pub(crate) struct MountEntry {
     pub kind: String,
     #[serde(default)]
     pub rw: bool,
+    /// Ours: a bind whose device nodes can be opened (`--dev-bind`).
+    #[serde(default)]
+    pub dev: bool,
     /// A tmpfs's options: `size=64m,mode=1777,nr_inodes=1k`.
     pub options: Option<String>,
     /// An overlay's host directory keeping the changes (with `work`);

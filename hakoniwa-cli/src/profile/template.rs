@@ -17,6 +17,10 @@ pub(crate) struct Renderer {
     base: PathBuf,
 }
 
+/// The most steps a profile's rendering takes, its includes with it: far
+/// more than a profile needs (the examples take a few hundred).
+const FUEL: u64 = 1_000_000;
+
 /// A rendering failure: the template it happened in and the line there.
 #[derive(Debug)]
 pub(crate) struct RenderError {
@@ -29,6 +33,9 @@ impl Renderer {
     /// A renderer for the profile whose directory is `base`.
     pub(crate) fn new(base: &Path) -> Self {
         let mut env = Environment::new();
+        // A loop that does not end, or nested loops over large ranges, is an
+        // error rather than a run that never starts.
+        env.set_fuel(Some(FUEL));
         // A file without template syntax renders to itself, so that TOML
         // errors point at the lines the author wrote.
         env.set_keep_trailing_newline(true);
@@ -58,7 +65,7 @@ impl Renderer {
         env.add_function("fs_touch", fs_touch);
         env.add_function("fs_xdg_user_dir", fs_xdg_user_dir);
         let root = base.to_path_buf();
-        env.set_loader(move |name| match fs::read_to_string(root.join(name)) {
+        env.set_loader(move |name| match crate::read::text(&root.join(name)) {
             Ok(text) => Ok(Some(text)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::new(
@@ -107,6 +114,9 @@ fn innermost(err: &Error) -> &Error {
 
 /// The error's kind and detail, and the cause a function attached.
 fn describe(err: &Error) -> String {
+    if err.kind() == ErrorKind::OutOfFuel {
+        return format!("the template takes more than {FUEL} steps (a loop that does not end?)");
+    }
     let mut message = err.kind().to_string();
     if let Some(detail) = err.detail() {
         message = format!("{message}: {detail}");
@@ -201,7 +211,7 @@ fn fs_xdg_user_dir(name: String) -> Result<String, Error> {
         .filter(|dir| !dir.is_empty())
         .unwrap_or_else(|| format!("{home}/.config"));
     let file = Path::new(&config_home).join("user-dirs.dirs");
-    let listed = match fs::read_to_string(&file) {
+    let listed = match crate::read::text(&file) {
         Ok(text) => xdg_user_dir(&text, &name, &home),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(failed("fs_xdg_user_dir", &name, err)),
@@ -280,6 +290,22 @@ mod tests {
         assert_eq!(
             render(&dir, "[{{ os_env('HAKONIWA_SURELY_UNSET') }}]").unwrap(),
             "[]"
+        );
+    }
+
+    /// Nested loops over large ranges would take hours (a hang for the
+    /// profile fuzz target, seen by hand first).
+    #[test]
+    fn a_template_that_runs_too_long_stops() {
+        let dir = scratch("fuel");
+        let err = render(
+            &dir,
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "the template takes more than 1000000 steps (a loop that does not end?)"
         );
     }
 

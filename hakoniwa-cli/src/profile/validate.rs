@@ -80,10 +80,12 @@ pub(crate) struct CgroupLimits {
 /// One entry of `mounts`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mount {
+    /// `dev`: its device nodes can be opened (`--dev-bind`).
     Bind {
         source: String,
         destination: String,
         rw: bool,
+        dev: bool,
     },
     /// The destination and, as `--tmpfs` takes them, options.
     Tmpfs(String, Option<String>),
@@ -303,6 +305,15 @@ fn mount(entry: model::MountEntry, i: usize) -> Result<Mount, Invalid> {
     if (entry.upper.is_some() || entry.work.is_some()) && entry.kind != "overlay" {
         return Err(invalid(key("upper"), "upper and work are for an overlay"));
     }
+    if entry.dev && !matches!(entry.kind.as_str(), "" | "bind") {
+        return Err(invalid(key("dev"), "dev is for binds"));
+    }
+    if entry.dev && entry.rw {
+        return Err(invalid(
+            key("rw"),
+            "a bind with dev = true is read-only (its device nodes stay writable); drop rw",
+        ));
+    }
     match entry.kind.as_str() {
         "" | "bind" => {
             if entry.source.is_empty() {
@@ -316,6 +327,7 @@ fn mount(entry: model::MountEntry, i: usize) -> Result<Mount, Invalid> {
                 source: entry.source,
                 destination,
                 rw: entry.rw,
+                dev: entry.dev,
             })
         }
         "tmpfs" | "devfs" | "overlay" if entry.rw => Err(invalid(
@@ -672,6 +684,7 @@ mod tests {
                 { source = "", destination = "/tmp", type = "tmpfs" },
                 { source = "/dev", type = "devfs" },
                 { source = "/bin", type = "bind" },
+                { source = "/dev/null", destination = "/null", dev = true },
             ]"#,
         )
         .unwrap();
@@ -681,19 +694,28 @@ mod tests {
                 Mount::Bind {
                     source: "/usr".into(),
                     destination: "/usr".into(),
-                    rw: false
+                    rw: false,
+                    dev: false
                 },
                 Mount::Bind {
                     source: "/etc".into(),
                     destination: "/host-etc".into(),
-                    rw: true
+                    rw: true,
+                    dev: false
                 },
                 Mount::Tmpfs("/tmp".into(), None),
                 Mount::Devfs("/dev".into()),
                 Mount::Bind {
                     source: "/bin".into(),
                     destination: "/bin".into(),
-                    rw: false
+                    rw: false,
+                    dev: false
+                },
+                Mount::Bind {
+                    source: "/dev/null".into(),
+                    destination: "/null".into(),
+                    rw: false,
+                    dev: true
                 },
             ]
         );
@@ -709,6 +731,14 @@ mod tests {
             (
                 r#"mounts = [{ source = "/usr", type = "squashfs" }]"#,
                 "mounts[0].type",
+            ),
+            (
+                r#"mounts = [{ source = "/dev/null", dev = true, rw = true }]"#,
+                "mounts[0].rw",
+            ),
+            (
+                r#"mounts = [{ destination = "/tmp", type = "tmpfs", dev = true }]"#,
+                "mounts[0].dev",
             ),
             (
                 r#"mounts = [{ source = "/usr", destination = "usr" }]"#,

@@ -8,6 +8,9 @@ use super::host;
 
 /// errno of a write to a read-only mount (the same on every Linux arch).
 pub const EROFS: i32 = 30;
+/// errno of opening a device node on a `nodev` mount, and of what landlock
+/// refuses.
+pub const EACCES: i32 = 13;
 
 /// `facts["root"]` or `list PATH`'s `entries`, by name.
 pub fn entries(list: &Value) -> BTreeMap<String, Value> {

@@ -15,7 +15,7 @@ use nix::mount::MsFlags;
 
 use crate::container::{Mount, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY};
 use crate::error::{Error, Result};
-use crate::sys::{MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 
 /// Where the host's root is while the steps run.
 pub(crate) const OLD_ROOT: &str = "/oldroot";
@@ -123,7 +123,8 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
                 source,
                 target,
                 writable,
-            } => plan_bind(&mut steps, source, target, *writable)?,
+                devices,
+            } => plan_bind(&mut steps, source, target, *writable, *devices)?,
             Mount::Tmpfs { target, options } => plan_tmpfs(&mut steps, target, options)?,
             Mount::Procfs { target } => plan_proc(&mut steps, target)?,
             Mount::Devfs { target } => plan_devfs(&mut steps, target)?,
@@ -211,7 +212,7 @@ fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
             root,
             StepKind::Bind {
                 source: host_c_string(&host)?,
-                attrs: MOUNT_ATTR_NOSUID,
+                attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
             },
             format!(
                 "bind-mount the root directory {} (read-write)",
@@ -454,7 +455,13 @@ fn depth(path: &Path) -> usize {
         .count()
 }
 
-fn plan_bind(steps: &mut Vec<Step>, source: &Path, target: &Path, writable: bool) -> Result<()> {
+fn plan_bind(
+    steps: &mut Vec<Step>,
+    source: &Path,
+    target: &Path,
+    writable: bool,
+    devices: bool,
+) -> Result<()> {
     let target = sandbox_path("mount target", target)?;
     let host = fs::canonicalize(source).map_err(|err| Error::BindSource {
         path: source.to_path_buf(),
@@ -469,11 +476,16 @@ fn plan_bind(steps: &mut Vec<Step>, source: &Path, target: &Path, writable: bool
     make_parents(steps, &target)?;
     steps.push(mount_point(&target, is_dir)?);
     // nosuid: a setuid binary on the host gains nothing in the sandbox.
-    let attrs = if writable {
-        MOUNT_ATTR_NOSUID
-    } else {
-        MOUNT_ATTR_NOSUID | MOUNT_ATTR_RDONLY
-    };
+    // nodev: a device node bound in by accident (a root directory's /dev, a
+    // home holding a copy of /dev/sda) is no way to the host's hardware,
+    // even for a program running as the host's root.
+    let mut attrs = MOUNT_ATTR_NOSUID;
+    if !writable {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    if !devices {
+        attrs |= MOUNT_ATTR_NODEV;
+    }
     steps.push(step(
         &target,
         StepKind::Bind {
@@ -481,10 +493,11 @@ fn plan_bind(steps: &mut Vec<Step>, source: &Path, target: &Path, writable: bool
             attrs,
         },
         format!(
-            "bind-mount {} to {}{}",
+            "bind-mount {} to {}{}{}",
             source.display(),
             target.display(),
-            if writable { " (read-write)" } else { "" }
+            if writable { " (read-write)" } else { "" },
+            if devices { " (devices)" } else { "" }
         ),
     )?);
     Ok(())
@@ -708,6 +721,7 @@ mod tests {
             source: "/etc".into(),
             target: "/a/b".into(),
             writable: false,
+            devices: false,
         }])
         .unwrap();
         assert_eq!(
@@ -721,7 +735,10 @@ mod tests {
         match &steps[2].kind {
             StepKind::Bind { source, attrs } => {
                 assert_eq!(source.to_str().unwrap(), "/oldroot/etc");
-                assert_eq!(*attrs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_RDONLY);
+                assert_eq!(
+                    *attrs,
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY
+                );
             }
             other => panic!("not a bind: {other:?}"),
         }
@@ -733,6 +750,7 @@ mod tests {
             source: "/etc/hostname/../passwd".into(),
             target: "/passwd".into(),
             writable: true,
+            devices: false,
         }]);
         // `canonicalize` refuses a path through a regular file.
         assert!(matches!(steps, Err(Error::BindSource { .. })));
@@ -740,12 +758,29 @@ mod tests {
             source: "/etc/passwd".into(),
             target: "/passwd".into(),
             writable: true,
+            devices: false,
         }])
         .unwrap();
         assert!(matches!(steps[0].kind, StepKind::File));
         assert!(matches!(
             steps[1].kind,
-            StepKind::Bind { attrs, .. } if attrs == MOUNT_ATTR_NOSUID
+            StepKind::Bind { attrs, .. } if attrs == MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        ));
+    }
+
+    #[test]
+    fn only_a_device_bind_leaves_device_nodes_usable() {
+        let steps = user_steps(&[Mount::Bind {
+            source: "/dev/null".into(),
+            target: "/null".into(),
+            writable: false,
+            devices: true,
+        }])
+        .unwrap();
+        assert_eq!(steps[1].what, "bind-mount /dev/null to /null (devices)");
+        assert!(matches!(
+            steps[1].kind,
+            StepKind::Bind { attrs, .. } if attrs == MOUNT_ATTR_NOSUID | MOUNT_ATTR_RDONLY
         ));
     }
 
@@ -755,6 +790,7 @@ mod tests {
             source: "/nonexistent/x".into(),
             target: "/x".into(),
             writable: false,
+            devices: false,
         }])
         .unwrap_err();
         assert_eq!(err.to_string(), "invalid bind-mount source /nonexistent/x");
@@ -788,6 +824,7 @@ mod tests {
             source: source.into(),
             target: target.into(),
             writable: false,
+            devices: false,
         }
     }
 
@@ -864,6 +901,7 @@ mod tests {
                 source: "/etc".into(),
                 target: "/tmp/etc".into(),
                 writable: false,
+                devices: false,
             },
             tmpfs("/tmp"),
         ])

@@ -226,12 +226,27 @@ impl Filter {
     /// Loads a profile file in the Docker/OCI JSON format.
     pub fn from_file<P: AsRef<Path>>(path: P) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let text = read_bounded(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
         json::parse(&path.display().to_string(), &text, json::Names::Check)
     }
+}
+
+/// The file's text, at most 16 MiB of it (podman's profile is 17 KiB), so
+/// that `/dev/zero` or an endless pipe is an error, not all of the memory.
+fn read_bounded(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    const LIMIT: u64 = 16 << 20;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(LIMIT + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > LIMIT {
+        return Err(io::Error::other("larger than 16 MiB"));
+    }
+    Ok(text)
 }
 
 /// A profile that cannot be loaded or compiled.

@@ -383,3 +383,11 @@ fn random_profiles_compile_to_what_they_mean() {
         }
     }
 }
+
+/// An endless file (a device, a pipe) is an error, not all of the memory.
+#[test]
+fn a_profile_file_is_read_up_to_16_mib() {
+    let err = Filter::from_file("/dev/zero").unwrap_err();
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("larger than 16 MiB"), "{err}");
+}
