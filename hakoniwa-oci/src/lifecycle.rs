@@ -143,8 +143,11 @@ fn record_created(
 }
 
 /// The hidden `supervise` verb: detached from `create`'s session, waits
-/// for `start`, then holds the sandbox until its program ends.
-pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<()> {
+/// for `start`, then holds the sandbox until its program ends, and exits
+/// as `run` would: engines (conmon, containerd's shim) wait for this
+/// process, the one in the pid file, and take its status for the
+/// container's.
+pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     // A new session: the engine's terminal and process group do not reach
     // the supervisor once `create` has returned.
     nix::unistd::setsid().map_err(|e| Error::Process {
@@ -160,12 +163,12 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<()> {
         .map_err(|e| Error::file("wait on", &fifo, e))?;
     if read == 0 {
         log::debug!("container {id}: the start FIFO closed without a start");
-        return Ok(());
+        return Ok(0);
     }
     let (bundle, spec, mut program) = prepare(bundle)?;
     let status = hold(&dir, &bundle, &spec, &mut program, std::process::id())?;
     log::debug!("container {id}: {}", status.reason);
-    Ok(())
+    Ok(report(id, &status))
 }
 
 /// Spawns the sandbox, records it as running, waits for it, records it as

@@ -54,7 +54,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
         container.hostname(hostname);
     }
     mounts(&mut container, &spec.mounts, bundle)?;
-    masked_paths(&spec.linux, &spec.mounts)?;
+    masked_paths(&mut container, &spec.linux)?;
     identity(&mut container, process);
     rlimits(&mut container, &process.rlimits)?;
     if !process.no_new_privileges {
@@ -137,13 +137,17 @@ fn id_maps(container: &mut Container, linux: &spec::Linux) {
 }
 
 /// `mounts`, in order. `/dev` as a tmpfs becomes the library's devfs,
-/// which brings its own `/dev/pts` and `/dev/shm`.
+/// which brings its own `/dev/pts` and `/dev/shm`. A `sysfs` becomes a
+/// read-only bind of the host's `/sys` (what runc and crun fall back to
+/// when a new sysfs cannot be mounted); a `cgroup` under it is then the
+/// host's hierarchy, read-only.
 fn mounts(
     container: &mut Container,
     mounts: &[spec::Mount],
     bundle: &Path,
 ) -> Result<(), SpecError> {
     let mut devfs = false;
+    let mut sysfs: Option<&str> = None;
     for (index, mount) in mounts.iter().enumerate() {
         let field = format!("mounts[{index}]");
         let destination = mount.destination.as_str();
@@ -164,6 +168,7 @@ fn mounts(
                 ))
             }
         };
+        let under_sysfs = sysfs.is_some_and(|sys| Path::new(destination).starts_with(sys));
         match kind {
             "bind" => {
                 let source = mount.source.as_ref().ok_or_else(|| {
@@ -171,7 +176,7 @@ fn mounts(
                 })?;
                 let source = bundle.join(source);
                 let source = path_str(&source, &format!("{field}.source"))?;
-                if mount.options.iter().any(|o| o == "ro") {
+                if read_only(mount) {
                     container.bindmount_ro(source, destination);
                 } else {
                     container.bindmount_rw(source, destination);
@@ -188,6 +193,14 @@ fn mounts(
             "proc" => {
                 container.procfsmount(destination);
             }
+            "sysfs" => {
+                sysfs = Some(destination);
+                container.bindmount_ro("/sys", destination);
+            }
+            "cgroup" | "cgroup2" if under_sysfs && read_only(mount) => {}
+            "mqueue" => {
+                container.mqueuemount(destination);
+            }
             "devpts" if devfs && destination == "/dev/pts" => {}
             other => {
                 return Err(SpecError::field(
@@ -198,6 +211,11 @@ fn mounts(
         }
     }
     Ok(())
+}
+
+/// Whether a mount asks to be read-only.
+fn read_only(mount: &spec::Mount) -> bool {
+    mount.options.iter().any(|o| o == "ro")
 }
 
 /// `size=`, `mode=` and `nr_inodes=` of a tmpfs; the flags (`nosuid`,
@@ -229,32 +247,28 @@ fn parse_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
-/// `linux.maskedPaths` and `linux.readonlyPaths`: the library already hides
-/// or protects runc's default entries of every `/proc` it mounts, and it
-/// never mounts a sysfs, so those under `/sys` have nothing to act on.
-/// Others cannot be honoured yet.
-fn masked_paths(linux: &spec::Linux, mounts: &[spec::Mount]) -> Result<(), SpecError> {
-    let sysfs = mounts.iter().any(|m| m.kind.as_deref() == Some("sysfs"));
-    let lists = [
-        ("linux.maskedPaths", &linux.masked_paths, &PROC_MASKED[..]),
-        (
-            "linux.readonlyPaths",
-            &linux.readonly_paths,
-            &PROC_READ_ONLY[..],
-        ),
-    ];
-    for (name, paths, built_in) in lists {
-        for (index, path) in paths.iter().enumerate() {
-            let covered = match path.strip_prefix("/proc/") {
-                Some(entry) => built_in.contains(&entry),
-                None => path.starts_with("/sys/") && !sysfs,
-            };
-            if !covered {
-                return Err(SpecError::field(
-                    format!("{name}[{index}]"),
-                    format!("{path} is not among the /proc entries hakoniwa handles; other paths are not supported yet"),
-                ));
-            }
+/// `linux.maskedPaths` and `linux.readonlyPaths`. The library already
+/// hides or protects the `/proc` entries that reach the host kernel in
+/// every `/proc` it mounts; other masked paths are hidden with
+/// `Container::mask`. A read-only path beyond those entries cannot be
+/// honoured yet.
+fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
+    let built_in = |path: &str, list: &[&str]| {
+        path.strip_prefix("/proc/")
+            .is_some_and(|entry| list.contains(&entry))
+    };
+    for path in &linux.masked_paths {
+        if !built_in(path, &PROC_MASKED) {
+            container.mask(path);
+        }
+    }
+    for (index, path) in linux.readonly_paths.iter().enumerate() {
+        // Hidden is stronger than read-only.
+        if !built_in(path, &PROC_READ_ONLY) && !built_in(path, &PROC_MASKED) {
+            return Err(SpecError::field(
+                format!("linux.readonlyPaths[{index}]"),
+                format!("{path} is not among the /proc entries hakoniwa protects; other paths are not supported yet"),
+            ));
         }
     }
     Ok(())
@@ -353,7 +367,7 @@ mod tests {
 
     #[test]
     fn an_unsupported_mount_names_its_index() {
-        let error = lower_error(r#", "mounts": [{"destination": "/sys", "type": "sysfs"}]"#);
+        let error = lower_error(r#", "mounts": [{"destination": "/x", "type": "nfs"}]"#);
         assert!(error.starts_with("mounts[0].type: "), "{error}");
     }
 
@@ -366,14 +380,14 @@ mod tests {
     }
 
     #[test]
-    fn the_default_proc_masks_are_accepted_others_are_not() {
+    fn read_only_paths_beyond_the_default_proc_entries_are_refused() {
         lower(
-            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/sys/firmware"], "readonlyPaths": ["/proc/sys"]}"#),
+            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/etc/shadow"], "readonlyPaths": ["/proc/sys", "/proc/asound"]}"#),
             Path::new("/bundle"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let error = lower_error(r#", "linux": {"maskedPaths": ["/etc/shadow"]}"#);
-        assert!(error.starts_with("linux.maskedPaths[0]: "), "{error}");
+        let error = lower_error(r#", "linux": {"readonlyPaths": ["/proc/sys", "/etc"]}"#);
+        assert!(error.starts_with("linux.readonlyPaths[1]: "), "{error}");
     }
 
     #[test]

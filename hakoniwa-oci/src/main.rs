@@ -126,7 +126,7 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
         Verb::Kill { id, signal } => lifecycle::kill(&root, id, signal)?,
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
-        Verb::Supervise { bundle, id } => lifecycle::supervise(&root, bundle, id)?,
+        Verb::Supervise { bundle, id } => return lifecycle::supervise(&root, bundle, id),
     }
     Ok(0)
 }

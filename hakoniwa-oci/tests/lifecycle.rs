@@ -187,12 +187,12 @@ fn a_bad_config_is_refused_naming_the_field() {
         config["mounts"]
             .as_array_mut()
             .expect("mounts")
-            .push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs"}));
+            .push(json!({"destination": "/mnt", "type": "nfs", "source": "server:/export"}));
         bundle.write_config(&config);
         let outcome = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
         assert_eq!(outcome.code, Some(1), "{outcome:?}");
         let index = config["mounts"].as_array().expect("mounts").len() - 1;
-        let field = format!("mounts[{index}].type: a \"sysfs\" mount at /sys is not supported yet");
+        let field = format!("mounts[{index}].type: a \"nfs\" mount at /mnt is not supported yet");
         assert!(outcome.stderr.contains(&field), "{outcome:?}");
         // Nothing is left of a refused create.
         let state = bundle.oci(&["state", "box"]);

@@ -91,6 +91,10 @@ pub(crate) enum Mount {
     Devfs { target: PathBuf },
     /// A `/proc` of the sandbox's pid namespace.
     Procfs { target: PathBuf },
+    /// The POSIX message queues of the sandbox's ipc namespace.
+    Mqueue { target: PathBuf },
+    /// What is at `target` (if anything), hidden.
+    Mask { target: PathBuf },
     /// A symbolic link `link -> original`.
     Symlink { original: PathBuf, link: PathBuf },
 }
@@ -504,6 +508,28 @@ impl Container {
     /// (`nosuid,nodev,noexec`).
     pub fn procfsmount(&mut self, container: &str) -> &mut Self {
         self.mounts.push(Mount::Procfs {
+            target: container.into(),
+        });
+        self
+    }
+
+    /// Mounts the POSIX message queues of the sandbox's ipc namespace at
+    /// `container` (`nosuid,nodev,noexec`; see `mq_overview(7)`). Queues
+    /// work without it; the mount lists them as files. It needs a new ipc
+    /// namespace (`Namespace::Ipc`) when the sandbox has a user namespace.
+    pub fn mqueuemount(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::Mqueue {
+            target: container.into(),
+        });
+        self
+    }
+
+    /// Hides what the sandbox has at `container` once the mounts are in
+    /// place, if anything: an empty read-only tmpfs over a directory, the
+    /// host's `/dev/null` over a file (as the `/proc` entries that reach the
+    /// host kernel are hidden). A path that does not exist is left alone.
+    pub fn mask(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::Mask {
             target: container.into(),
         });
         self

@@ -372,3 +372,34 @@ fn the_default_seccomp_filter_and_one_built_in_code() {
         assert!(stderr.contains("Operation not permitted"), "{stderr}");
     });
 }
+
+#[test]
+fn an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name() {
+    both_ways(
+        "an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name",
+        || {
+            let mut container = container();
+            // An mqueue belongs to an ipc namespace the sandbox owns.
+            container
+                .unshare(Namespace::Ipc)
+                .devfsmount("/dev")
+                .mqueuemount("/dev/mqueue")
+                .mask("/usr/share")
+                .mask("/etc/passwd")
+                .mask("/no/such/path");
+            let output = container
+                .command("sh")
+                .args([
+                    "-c",
+                    "grep -c ' /dev/mqueue mqueue ' /proc/self/mounts; \
+                     ls -A /usr/share | wc -l; wc -c < /etc/passwd; \
+                     touch /usr/share/x 2>/dev/null || echo refused",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(stdout, "1\n0\n0\nrefused\n", "{output:?}");
+            assert!(output.status.success(), "{:?}", output.status);
+        },
+    );
+}
