@@ -224,7 +224,7 @@ fn hold(
 }
 
 /// `start ID`: wakes the supervisor, then waits until it has spawned the
-/// sandbox (or failed to).
+/// sandbox (or could not).
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.container(id)?;
     let state = dir.load()?;
@@ -262,20 +262,19 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         let state = dir.load()?;
         match state.status {
             Status::Running => return Ok(()),
-            // The sandbox is gone but its holder is still writing how.
+            // Spawned (a pid was recorded) and already ended: started. How
+            // it ended — a program that could not be executed, a mount
+            // that failed — is its exit status (125/126/127) and message,
+            // as for a program that ran: an engine waits for it and deletes
+            // the container as usual.
+            Status::Stopped if state.pid.is_some() => return Ok(()),
+            // The holder is still writing whether the spawn failed.
             Status::Stopped
                 if state.hakoniwa.error.is_none()
-                    && state.hakoniwa.exit_code.is_none()
                     && state::is_alive(state.hakoniwa.holder)
                     && Instant::now() <= deadline =>
             {
                 thread::sleep(POLL_INTERVAL)
-            }
-            // A program that ran and already ended was started.
-            Status::Stopped
-                if state.hakoniwa.error.is_none() && state.hakoniwa.exit_code.is_some() =>
-            {
-                return Ok(())
             }
             Status::Stopped => {
                 return Err(Error::NotStarted {
