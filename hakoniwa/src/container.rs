@@ -300,6 +300,8 @@ pub struct Container {
     pub(crate) pasta: Option<Pasta>,
     /// The sandbox's cgroup limits; `None`: no cgroup of its own.
     pub(crate) cgroup: Option<Cgroup>,
+    /// The process whose namespaces the program joins, if any.
+    pub(crate) enter: Option<u32>,
 }
 
 impl Default for Container {
@@ -345,6 +347,7 @@ impl Container {
             seccomp: Seccomp::Unconfined,
             pasta: None,
             cgroup: None,
+            enter: None,
         }
     }
 
@@ -532,6 +535,20 @@ impl Container {
         self.mounts.push(Mount::Mask {
             target: container.into(),
         });
+        self
+    }
+
+    /// Runs the program in the namespaces of process `pid` — the program
+    /// of another sandbox, say (its init is not dumpable: only root may
+    /// open its namespaces) — instead of new ones: an OCI runtime's `exec`.
+    /// No namespace is created and no root is built (the joined mount
+    /// namespace has its own), so the container may have no namespace,
+    /// mount, root directory, hostname, network or cgroup of its own; the
+    /// program's identity, capabilities, limits, landlock and seccomp apply
+    /// as usual. Init runs outside the joined pid namespace: when it ends,
+    /// the program is not killed with it.
+    pub fn enter(&mut self, pid: u32) -> &mut Self {
+        self.enter = Some(pid);
         self
     }
 

@@ -403,3 +403,63 @@ fn an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name() {
         },
     );
 }
+
+/// The (first) child of process `parent`, found through `/proc/*/status`.
+fn child_of(parent: u32) -> u32 {
+    let ppid = format!("PPid:\t{parent}\n");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|status| status.contains(&ppid))
+        })
+        .expect("a child")
+}
+
+#[test]
+fn a_second_program_enters_a_running_sandbox() {
+    both_ways("a_second_program_enters_a_running_sandbox", || {
+        let mut first = container();
+        first
+            .unshare(Namespace::Uts)
+            .hostname("first")
+            .file("/marker", "inside\n");
+        let mut running = first
+            .command("sh")
+            .args(["-c", "echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Entered once built: its program has started.
+        let mut ready = [0u8; 6];
+        running
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        // Through the program: init is not dumpable, so its namespaces are
+        // closed to all but root.
+        let program = child_of(running.id());
+        let mut entering = Container::empty();
+        entering.enter(program).seccomp_default();
+        let output = entering
+            .command("sh")
+            .args(["-c", "hostname; cat /marker; echo $$; exit 4"])
+            .output()
+            .unwrap();
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // pid 1 is the first sandbox's init, 2 its sleep: the second
+        // program is the next process of that pid namespace.
+        assert_eq!(stdout, "first\ninside\n3\n", "{output:?}");
+        assert_eq!(output.status.kind, ExitKind::Exited(4), "{output:?}");
+
+        let mut conflicting = Container::empty();
+        conflicting.enter(process::id()).hostname("x");
+        let error = conflicting.command("true").status().unwrap_err();
+        assert!(error.to_string().contains("cannot also have"), "{error}");
+    });
+}

@@ -22,6 +22,7 @@ use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
 use crate::diagnose::{self, FailedStep};
+use crate::enter::EnterPlan;
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
@@ -93,6 +94,9 @@ pub(crate) struct Plan {
     pub seccomp: Option<Compiled>,
     /// The sandbox's cgroup limits; `None` without a cgroup.
     pub cgroup: Option<CgroupPlan>,
+    /// The namespaces init joins, when the program enters a running
+    /// sandbox instead of a new one.
+    pub enter: Option<EnterPlan>,
 }
 
 /// The program, its arguments and environment, and where it starts.
@@ -116,6 +120,11 @@ pub(crate) struct ExecPlan {
 
 impl Plan {
     pub(crate) fn new(container: &Container, command: &Command) -> Result<Self> {
+        let enter = match container.enter {
+            Some(pid) => Some(enter_plan(container, pid)?),
+            None => None,
+        };
+        let joins_user_namespace = enter.as_ref().is_some_and(EnterPlan::joins_user_namespace);
         let namespaces: Vec<Namespace> = container.namespaces.iter().copied().collect();
         let clone_flags = namespaces
             .iter()
@@ -167,7 +176,7 @@ impl Plan {
         };
         let capabilities = caps::program_capabilities(
             program_uid,
-            has(Namespace::User),
+            has(Namespace::User) || joins_user_namespace,
             &container.cap_add,
             &container.cap_drop,
         )?;
@@ -252,6 +261,7 @@ impl Plan {
             landlock_enforcement,
             seccomp,
             cgroup: container.cgroup.as_ref().map(CgroupPlan::new).transpose()?,
+            enter,
         })
     }
 
@@ -384,6 +394,23 @@ impl Plan {
 /// The `default` profile, compiled for a program holding `capabilities`:
 /// once per process and capability set, so that a caller starting many
 /// sandboxes pays for it once (the host and kernel do not change).
+/// The namespaces to enter, for a container that asks for nothing that
+/// entering excludes.
+fn enter_plan(container: &Container, pid: u32) -> Result<EnterPlan> {
+    let conflicts = [
+        (!container.namespaces.is_empty(), "namespaces of its own"),
+        (!container.mounts.is_empty(), "mounts"),
+        (container.rootdir.is_some(), "a root directory"),
+        (container.hostname.is_some(), "a hostname"),
+        (container.pasta.is_some(), "a network"),
+        (container.cgroup.is_some(), "a cgroup"),
+    ];
+    if let Some((_, what)) = conflicts.into_iter().find(|(conflict, _)| *conflict) {
+        return Err(Error::EnterWith { pid, what });
+    }
+    EnterPlan::new(pid)
+}
+
 fn default_filter(capabilities: Option<u64>) -> Result<Compiled> {
     static COMPILED: Mutex<Vec<(Option<u64>, Compiled)>> = Mutex::new(Vec::new());
     let mut compiled = COMPILED
@@ -435,6 +462,8 @@ pub(crate) struct Descriptions {
     pub landlock_enforcement: Option<Enforcement>,
     candidates: Vec<String>,
     current_dir: String,
+    /// The process entered, if any.
+    entered: Option<u32>,
 }
 
 impl Plan {
@@ -468,6 +497,7 @@ impl Plan {
             landlock_enforcement: self.landlock_enforcement.clone(),
             candidates: self.exec.candidates.iter().map(lossy).collect(),
             current_dir: lossy(&self.exec.current_dir),
+            entered: self.enter.as_ref().map(EnterPlan::pid),
         }
     }
 }
@@ -522,6 +552,10 @@ impl Descriptions {
                 .unwrap_or_else(|| format!("apply landlock step #{index}")),
             Stage::Seccomp => "install the seccomp filter".to_string(),
             Stage::Session => "start a new session for the program".to_string(),
+            Stage::Enter => match self.entered {
+                Some(pid) => format!("enter the namespaces of process {pid}"),
+                None => "enter the namespaces of a process".to_string(),
+            },
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {

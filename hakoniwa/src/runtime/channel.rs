@@ -61,11 +61,13 @@ pub(crate) enum Stage {
     Exec,
     /// Starting a new session for the program.
     Session,
+    /// Joining the namespaces of the process entered.
+    Enter,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 22] = [
+        const ALL: [Stage; 23] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -88,6 +90,7 @@ impl Stage {
             Stage::Seccomp,
             Stage::Exec,
             Stage::Session,
+            Stage::Enter,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }

@@ -70,6 +70,11 @@ type Failure = (Stage, usize, Errno);
 
 fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Failure> {
     let at = |stage| move |errno| (stage, 0, errno);
+    // 0. Entering a running sandbox: its namespaces first, while the
+    //    descriptors that name them are still open (step 2 closes them).
+    if let Some(enter) = &plan.enter {
+        enter.join().map_err(at(Stage::Enter))?;
+    }
     // 1. Die with the caller: not with PR_SET_PDEATHSIG, which fires when
     //    the *thread* that cloned us exits (a thread pool's worker, say),
     //    but when the caller's process closes its end of the channel — on
