@@ -42,6 +42,20 @@ pub struct Globals<'a> {
     pub debug: bool,
 }
 
+impl Globals<'_> {
+    /// Adds these options to a command that runs this runtime again.
+    pub fn pass_to(&self, command: &mut HostCommand) {
+        command.arg("--root").arg(self.root);
+        if let Some(log) = self.log {
+            command.arg("--log").arg(log);
+        }
+        command.args(["--log-format", self.log_format]);
+        if self.debug {
+            command.arg("--debug");
+        }
+    }
+}
+
 /// `run --bundle DIR ID`: create, start, wait; the container is deleted
 /// when its program ends. Returns the exit code: the program's own, 128+N
 /// for signal N, or the library's 125/126/127 for a setup failure.
@@ -88,14 +102,7 @@ fn start_supervisor(
     let exe =
         std::env::current_exe().map_err(|e| Error::file("find", Path::new("/proc/self/exe"), e))?;
     let mut supervisor = HostCommand::new(&exe);
-    supervisor.arg("--root").arg(globals.root);
-    if let Some(log) = globals.log {
-        supervisor.arg("--log").arg(log);
-    }
-    supervisor.args(["--log-format", globals.log_format]);
-    if globals.debug {
-        supervisor.arg("--debug");
-    }
+    globals.pass_to(&mut supervisor);
     supervisor
         .arg("supervise")
         .arg("--bundle")
@@ -388,7 +395,7 @@ fn prepare(bundle: &Path) -> Result<(PathBuf, Spec, Program)> {
 }
 
 /// Prints why a program did not run, and returns the exit code.
-fn report(id: &str, status: &ExitStatus) -> i32 {
+pub fn report(id: &str, status: &ExitStatus) -> i32 {
     if let ExitKind::SetupFailed(error) = &status.kind {
         log::error!("container {id}: {error}");
         eprintln!("hakoniwa-oci: container {id}: {error}");
@@ -399,7 +406,7 @@ fn report(id: &str, status: &ExitStatus) -> i32 {
     status.code
 }
 
-fn wrong_status(state: &State, action: &'static str) -> Error {
+pub fn wrong_status(state: &State, action: &'static str) -> Error {
     Error::WrongStatus {
         id: state.id.clone(),
         status: state.status,

@@ -30,10 +30,9 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
         .root
         .as_ref()
         .ok_or_else(|| SpecError::field("root", "missing: no root filesystem"))?;
-    let program = process
-        .args
-        .first()
-        .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
+    if process.args.is_empty() {
+        return Err(SpecError::field("process.args", "empty: nothing to run"));
+    }
     if process.terminal {
         return Err(SpecError::field(
             "process.terminal",
@@ -55,19 +54,49 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     }
     mounts(&mut container, &spec.mounts, bundle)?;
     masked_paths(&mut container, &spec.linux)?;
+    process_command(container, process, &spec.linux)
+}
+
+/// Maps `process` (from `exec --process`, or the configuration's own with
+/// other arguments) onto a program that enters the running container
+/// through process `pid`: its namespaces, the configuration's seccomp
+/// filter, the process's identity and limits.
+pub fn lower_exec(spec: &Spec, process: &spec::Process, pid: u32) -> Result<Program, SpecError> {
+    if process.args.is_empty() {
+        return Err(SpecError::field("process.args", "empty: nothing to run"));
+    }
+    if process.terminal {
+        return Err(SpecError::field(
+            "process.terminal",
+            "a terminal (console socket) is not supported yet",
+        ));
+    }
+    let mut container = Container::empty();
+    container.enter(pid);
+    process_command(container, process, &spec.linux)
+}
+
+/// The part of the mapping a container's program and an `exec` share: the
+/// identity, limits, privileges and seccomp filter of `process`, then the
+/// command itself.
+fn process_command(
+    mut container: Container,
+    process: &spec::Process,
+    linux: &spec::Linux,
+) -> Result<Program, SpecError> {
     identity(&mut container, process);
     rlimits(&mut container, &process.rlimits)?;
     if !process.no_new_privileges {
         container.runctl(Runctl::AllowNewPrivs);
     }
-    match &spec.linux.seccomp {
+    match &linux.seccomp {
         Some(profile) => seccomp(&mut container, profile)?,
         None => {
             container.seccomp_unconfined();
         }
     }
 
-    let mut command = container.command(program);
+    let mut command = container.command(&process.args[0]);
     command.args(&process.args[1..]);
     for (index, entry) in process.env.iter().enumerate() {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
@@ -274,8 +303,10 @@ fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), Sp
     Ok(())
 }
 
-/// `process.user` and `process.capabilities`: the program gets the
-/// `permitted` set (hakoniwa does not keep the five sets apart).
+/// `process.user` and `process.capabilities`. hakoniwa gives the program
+/// one set: root gets `permitted`; any other user only what is also
+/// `ambient`, since `execve` clears the rest for a user that is not root
+/// (`capabilities(7)`), as it does under runc.
 fn identity(container: &mut Container, process: &spec::Process) {
     let user = &process.user;
     let supplementary: Vec<String> = user.additional_gids.iter().map(u32::to_string).collect();
@@ -287,7 +318,11 @@ fn identity(container: &mut Container, process: &spec::Process) {
     );
     container.cap_drop("ALL");
     if let Some(capabilities) = &process.capabilities {
-        for capability in &capabilities.permitted {
+        let kept = capabilities
+            .permitted
+            .iter()
+            .filter(|name| user.uid == 0 || capabilities.ambient.contains(name));
+        for capability in kept {
             container.cap_add(capability);
         }
     }

@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod exec;
 mod lifecycle;
 mod logging;
 mod lower;
@@ -79,6 +80,27 @@ enum Verb {
         force: bool,
         id: String,
     },
+    /// Run one more program in a running container
+    Exec {
+        /// The process to run, as JSON (the `process` object of a
+        /// configuration); without it, the container's own with ARGS
+        #[arg(short, long, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Return once the program is started; the pid file names the
+        /// process that waits for it and exits with its status
+        #[arg(short, long)]
+        detach: bool,
+        /// Write the pid of that process to FILE
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// The detached copy of `exec`
+        #[arg(long, hide = true)]
+        held: bool,
+        id: String,
+        /// The program and its arguments, without --process
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The process `create` leaves behind to hold the container
     #[command(hide = true)]
     Supervise {
@@ -106,26 +128,42 @@ fn main() -> ExitCode {
 /// Runs the verb; returns the exit code.
 fn execute(cli: &Cli) -> Result<i32, Error> {
     let root = Root::new(cli.root.clone())?;
+    let log_format = cli.log_format.to_possible_value();
+    let globals = Globals {
+        root: root.dir(),
+        log: cli.log.as_deref(),
+        log_format: log_format.as_ref().map_or("text", |v| v.get_name()),
+        debug: cli.debug,
+    };
     match &cli.verb {
         Verb::Run { bundle, id } => return lifecycle::run(&root, bundle, id),
         Verb::Create {
             bundle,
             pid_file,
             id,
-        } => {
-            let log_format = cli.log_format.to_possible_value();
-            let globals = Globals {
-                root: root.dir(),
-                log: cli.log.as_deref(),
-                log_format: log_format.as_ref().map_or("text", |v| v.get_name()),
-                debug: cli.debug,
-            };
-            lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?;
-        }
+        } => lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
         Verb::Kill { id, signal } => lifecycle::kill(&root, id, signal)?,
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
+        Verb::Exec {
+            process,
+            detach,
+            pid_file,
+            held,
+            id,
+            args,
+        } => {
+            let request = exec::Request {
+                id,
+                process: process.as_deref(),
+                args,
+                detach: *detach,
+                pid_file: pid_file.as_deref(),
+                held: *held,
+            };
+            return exec::exec(&root, &globals, &request);
+        }
         Verb::Supervise { bundle, id } => return lifecycle::supervise(&root, bundle, id),
     }
     Ok(0)

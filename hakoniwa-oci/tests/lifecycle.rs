@@ -237,3 +237,56 @@ fn version_names_the_runtime_and_the_spec() {
     assert!(outcome.stdout.starts_with("hakoniwa-oci "), "{outcome:?}");
     assert!(outcome.stdout.contains("spec: 1.2.0"), "{outcome:?}");
 }
+
+#[test]
+fn exec_runs_a_second_program_in_a_running_container() {
+    for caller in callers() {
+        let bundle = Bundle::new(
+            "exec",
+            caller,
+            &["sh", "-c", "echo inside > /tmp/mark; sleep 60"],
+        );
+        assert_eq!(
+            bundle.oci(&["create", "--bundle", "{bundle}", "box"]).code,
+            Some(0)
+        );
+        assert_eq!(bundle.oci(&["start", "box"]).code, Some(0));
+
+        // The container's own process, with other arguments: its
+        // environment, its hostname, its files.
+        // Right after `start`: exec waits until the program can be entered
+        // — and until it has written its mark, the shell retries.
+        let execed = bundle.oci(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "until cat /tmp/mark 2>/dev/null; do sleep 0.01; done; echo $GREETING from $(hostname); exit 6",
+        ]);
+        assert_eq!(execed.code, Some(6), "{caller:?}: {execed:?}");
+        assert_eq!(
+            execed.stdout, "inside\nhello from bundle\n",
+            "{caller:?}: {execed:?}"
+        );
+
+        // A whole process from a file, as engines pass it.
+        let process = json!({
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh", "-c", "echo $ONLY; exit 7"],
+            "env": ["ONLY=this", "PATH=/usr/bin:/bin"],
+            "cwd": "/tmp",
+        });
+        let path = bundle.dir.join("process.json");
+        fs::write(&path, process.to_string()).expect("write process.json");
+        let execed = bundle.oci(&["exec", "--process", path.to_str().expect("UTF-8"), "box"]);
+        assert_eq!(execed.code, Some(7), "{caller:?}: {execed:?}");
+        assert_eq!(execed.stdout, "this\n", "{caller:?}: {execed:?}");
+
+        assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+        let refused = bundle.oci(&["exec", "box", "true"]);
+        assert!(
+            refused.stderr.contains("container box does not exist"),
+            "{refused:?}"
+        );
+    }
+}

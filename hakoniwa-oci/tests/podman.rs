@@ -504,6 +504,56 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         podman.wait_for_log(&id, "got TERM");
         assert!(podman.podman(&["rm", &id]).status.success());
 
+        // podman exec: a second program in the running container, its exit
+        // code, its own user (which keeps no capability) and environment.
+        let id = podman.start_detached("echo ready; hostname > /tmp/name; sleep 60");
+        let execed = podman.podman(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /tmp/name; echo $$; grep CapEff /proc/self/status; exit 5",
+        ]);
+        let stdout = text(&execed.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(execed.status.code(), Some(5), "{podman:?}: {execed:?}");
+        // It sees the container's files, and is in its pid namespace (pid
+        // 1 init, 2 the program, 3 its sleep).
+        assert_eq!(lines.first(), Some(&&id[..12]), "{podman:?}: {execed:?}");
+        assert!(
+            lines
+                .get(1)
+                .is_some_and(|pid| pid.parse::<u32>().is_ok_and(|p| p < 10)),
+            "{podman:?}: {execed:?}"
+        );
+        assert_ne!(
+            lines.get(2),
+            Some(&"CapEff:\t0000000000000000"),
+            "{podman:?}: {execed:?}"
+        );
+        let execed = podman.podman(&[
+            "exec",
+            "--user",
+            "65534:65534",
+            "--env",
+            "GREETING=hi",
+            &id,
+            "sh",
+            "-c",
+            "echo $GREETING $(id -u); grep CapEff /proc/self/status",
+        ]);
+        assert_eq!(
+            text(&execed.stdout),
+            "hi 65534\nCapEff:\t0000000000000000\n",
+            "{podman:?}: {execed:?}"
+        );
+        let execed = podman.podman(&["exec", &id, "/no/such/program"]);
+        assert_eq!(execed.status.code(), Some(127), "{podman:?}: {execed:?}");
+        assert!(podman
+            .podman(&["rm", "--force", "--time", "0", &id])
+            .status
+            .success());
+
         // A program that ignores TERM is killed once the timeout is up.
         let id = podman.start_detached("trap '' TERM; echo ready; while true; do sleep 0.1; done");
         let started = Instant::now();
