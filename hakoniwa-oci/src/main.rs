@@ -5,6 +5,7 @@
 
 mod error;
 mod exec;
+mod features;
 mod lifecycle;
 mod logging;
 mod lower;
@@ -41,6 +42,11 @@ struct Cli {
     /// Log each step, not only warnings and errors
     #[arg(long, global = true)]
     debug: bool,
+    /// Accepted for engines that pass it (podman with cgroup_manager =
+    /// "systemd"): this runtime does not apply linux.resources yet, with
+    /// either cgroup manager
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -70,10 +76,17 @@ enum Verb {
     State { id: String },
     /// Send a signal (name or number; TERM by default)
     Kill {
+        /// Every process of the container: KILL ends them all (its init
+        /// takes them with it); other signals reach the program, as without
+        #[arg(short, long)]
+        all: bool,
         id: String,
         #[arg(default_value = "TERM")]
         signal: String,
     },
+    /// Print what this runtime supports, as JSON (the runtime
+    /// specification's features document)
+    Features,
     /// Remove a stopped container (with --force, kill it first)
     Delete {
         #[arg(short, long)]
@@ -144,7 +157,8 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
         } => lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
-        Verb::Kill { id, signal } => lifecycle::kill(&root, id, signal)?,
+        Verb::Kill { all: _, id, signal } => lifecycle::kill(&root, id, signal)?,
+        Verb::Features => println!("{}", features::features()),
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
         Verb::Exec {
             process,

@@ -290,3 +290,21 @@ fn exec_runs_a_second_program_in_a_running_container() {
         );
     }
 }
+
+#[test]
+fn features_lists_what_the_runtime_supports() {
+    let bundle = Bundle::new("features", common::Caller::Runner, &["true"]);
+    // podman passes --systemd-cgroup when its cgroup manager is systemd.
+    let outcome = bundle.oci(&["--systemd-cgroup", "features"]);
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    let features: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("JSON");
+    assert_eq!(features["ociVersionMax"], "1.2.0");
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    assert!(
+        features["linux"]["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .contains(&json!("user")),
+        "{features}"
+    );
+}
