@@ -97,6 +97,13 @@ pub enum Error {
         #[source]
         source: hakoniwa::Error,
     },
+    #[error("failed to {what} the console socket {}", socket.display())]
+    Console {
+        what: &'static str,
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("container {id} did not start: {reason}")]
     NotStarted { id: String, reason: String },
 }

@@ -11,6 +11,7 @@
 //! status; the pid file names that copy.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
 use std::thread;
@@ -18,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::stat::Mode;
 
-use crate::error::{Error, Result};
-use crate::lifecycle::{report, wrong_status, Globals};
+use crate::console;
+use crate::error::{Error, Result, SpecError};
+use crate::lifecycle::{give_terminal, report, wrong_status, Globals};
 use crate::lower;
 use crate::spec::{Process, Spec};
 use crate::state::{self, Root, Status};
@@ -36,6 +38,11 @@ pub struct Request<'a> {
     pub args: &'a [String],
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
+    /// `--tty`: a terminal, without `--process` (with it, the file's
+    /// `terminal` decides).
+    pub tty: bool,
+    /// Where the terminal's master end goes.
+    pub console_socket: Option<&'a Path>,
     /// Set in the detached copy: start a new session first.
     pub held: bool,
 }
@@ -71,9 +78,21 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
                 reason: "its configuration has no process".to_string(),
             })?;
             process.args = request.args.to_vec();
+            process.terminal = request.tty;
             process
         }
     };
+    // The terminal is made by the detaching `exec`, and inherited by its
+    // copy as its standard streams.
+    if process.terminal && !request.held && (!request.detach || request.console_socket.is_none()) {
+        return Err(Error::Bundle {
+            bundle: state.bundle.clone(),
+            source: SpecError::field(
+                "process.terminal",
+                "a terminal needs a console socket: exec --detach --console-socket SOCKET",
+            ),
+        });
+    }
     let program = wait_for_program(init).ok_or_else(|| Error::NotStarted {
         id: request.id.to_string(),
         reason: "its program is not running (yet, or any more)".to_string(),
@@ -89,7 +108,11 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
     };
     if request.detach {
         lowered.command.dry_run().map_err(sandbox)?;
-        start_detached(globals, request)?;
+        let terminal = match request.console_socket {
+            Some(socket) if process.terminal => Some(console::hand_over(socket)?),
+            _ => None,
+        };
+        start_detached(globals, request, terminal)?;
         return Ok(0);
     }
     if let Some(umask) = lowered.umask {
@@ -100,7 +123,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
 }
 
 /// Starts `exec` again without `--detach`, and writes its pid.
-fn start_detached(globals: &Globals, request: &Request) -> Result<()> {
+fn start_detached(globals: &Globals, request: &Request, terminal: Option<OwnedFd>) -> Result<()> {
     let exe =
         std::env::current_exe().map_err(|e| Error::file("find", Path::new("/proc/self/exe"), e))?;
     let mut held = HostCommand::new(exe);
@@ -109,7 +132,13 @@ fn start_detached(globals: &Globals, request: &Request) -> Result<()> {
     if let Some(process) = request.process {
         held.arg("--process").arg(process);
     }
+    if request.tty {
+        held.arg("--tty");
+    }
     held.arg(request.id).arg("--").args(request.args);
+    if let Some(terminal) = terminal {
+        give_terminal(&mut held, terminal)?;
+    }
     let child = held.spawn().map_err(|source| Error::Process {
         what: "start the exec in",
         id: request.id.to_string(),

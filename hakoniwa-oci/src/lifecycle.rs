@@ -9,6 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
@@ -23,7 +24,8 @@ use nix::sys::signal::{self, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::error::{Error, Result};
+use crate::console;
+use crate::error::{Error, Result, SpecError};
 use crate::lower::{self, Program};
 use crate::spec::Spec;
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
@@ -62,6 +64,9 @@ impl Globals<'_> {
 pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     let dir = root.container(id)?;
     let (bundle, spec, mut program) = prepare(bundle)?;
+    if needs_terminal(&spec) {
+        return Err(no_console_socket(&bundle));
+    }
     dir.create()?;
     let ended = hold(&dir, &bundle, &spec, &mut program, std::process::id());
     dir.remove()?;
@@ -75,6 +80,7 @@ pub fn create(
     bundle: &Path,
     id: &str,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<()> {
     let dir = root.container(id)?;
     let (bundle, spec, program) = prepare(bundle)?;
@@ -82,8 +88,13 @@ pub fn create(
         id: id.to_string(),
         source,
     })?;
+    let terminal = match (needs_terminal(&spec), console_socket) {
+        (true, Some(socket)) => Some(console::hand_over(socket)?),
+        (true, None) => return Err(no_console_socket(&bundle)),
+        (false, _) => None,
+    };
     dir.create()?;
-    let created = start_supervisor(&dir, globals, &bundle, &spec, pid_file);
+    let created = start_supervisor(&dir, globals, &bundle, &spec, pid_file, terminal);
     if created.is_err() {
         // Nothing else was made yet: leave no trace of a failed create.
         dir.remove()?;
@@ -97,6 +108,7 @@ fn start_supervisor(
     bundle: &Path,
     spec: &Spec,
     pid_file: Option<&Path>,
+    terminal: Option<OwnedFd>,
 ) -> Result<()> {
     dir.make_start_fifo()?;
     let exe =
@@ -108,6 +120,9 @@ fn start_supervisor(
         .arg("--bundle")
         .arg(bundle)
         .arg(&dir.id);
+    if let Some(terminal) = terminal {
+        give_terminal(&mut supervisor, terminal)?;
+    }
     let mut child = supervisor.spawn().map_err(|source| Error::Process {
         what: "start the supervisor of",
         id: dir.id.clone(),
@@ -352,6 +367,37 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Err(Error::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
         removed => removed,
     }
+}
+
+/// Whether the configuration asks for a terminal.
+fn needs_terminal(spec: &Spec) -> bool {
+    spec.process
+        .as_ref()
+        .is_some_and(|process| process.terminal)
+}
+
+fn no_console_socket(bundle: &Path) -> Error {
+    Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        source: SpecError::field(
+            "process.terminal",
+            "a terminal needs a console socket: create --console-socket SOCKET",
+        ),
+    }
+}
+
+/// Makes `terminal` the standard streams of a process this runtime starts
+/// (the supervisor, a detached exec), which the program inherits.
+pub fn give_terminal(command: &mut HostCommand, terminal: OwnedFd) -> Result<()> {
+    let copy = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map_err(|e| Error::file("duplicate", Path::new("the terminal"), e))
+    };
+    command
+        .stdin(copy(&terminal)?)
+        .stdout(copy(&terminal)?)
+        .stderr(terminal);
+    Ok(())
 }
 
 /// `KILL`, `SIGKILL` or `9`.

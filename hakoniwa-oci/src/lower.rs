@@ -33,12 +33,6 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     if process.args.is_empty() {
         return Err(SpecError::field("process.args", "empty: nothing to run"));
     }
-    if process.terminal {
-        return Err(SpecError::field(
-            "process.terminal",
-            "a terminal (console socket) is not supported yet",
-        ));
-    }
 
     // Order matters only within the mounts, which the library applies in
     // the order given; everything else is configuration it orders itself.
@@ -65,12 +59,6 @@ pub fn lower_exec(spec: &Spec, process: &spec::Process, pid: u32) -> Result<Prog
     if process.args.is_empty() {
         return Err(SpecError::field("process.args", "empty: nothing to run"));
     }
-    if process.terminal {
-        return Err(SpecError::field(
-            "process.terminal",
-            "a terminal (console socket) is not supported yet",
-        ));
-    }
     let mut container = Container::empty();
     container.enter(pid);
     process_command(container, process, &spec.linux)
@@ -86,6 +74,11 @@ fn process_command(
 ) -> Result<Program, SpecError> {
     identity(&mut container, process);
     rlimits(&mut container, &process.rlimits)?;
+    // The terminal itself comes from the console socket (console.rs): it
+    // is the standard streams the program inherits.
+    if process.terminal {
+        container.runctl(Runctl::TerminalSession);
+    }
     if !process.no_new_privileges {
         container.runctl(Runctl::AllowNewPrivs);
     }

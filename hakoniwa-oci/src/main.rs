@@ -3,6 +3,7 @@
 //! containers are hakoniwa sandboxes.
 #![deny(unsafe_code)]
 
+mod console;
 mod error;
 mod exec;
 mod features;
@@ -68,6 +69,10 @@ enum Verb {
         /// Write the pid of the container's process to FILE
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
+        /// Send the master end of the container's terminal to this Unix
+        /// socket (when process.terminal is true)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Run the program of a created container
@@ -106,6 +111,13 @@ enum Verb {
         /// Write the pid of that process to FILE
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
+        /// Give the program a terminal (process.terminal, with --process)
+        #[arg(short, long)]
+        tty: bool,
+        /// Send the master end of the program's terminal to this Unix
+        /// socket
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
         /// The detached copy of `exec`
         #[arg(long, hide = true)]
         held: bool,
@@ -153,8 +165,16 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
         Verb::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
-        } => lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?,
+        } => lifecycle::create(
+            &root,
+            &globals,
+            bundle,
+            id,
+            pid_file.as_deref(),
+            console_socket.as_deref(),
+        )?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
         Verb::Kill { all: _, id, signal } => lifecycle::kill(&root, id, signal)?,
@@ -164,6 +184,8 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
             process,
             detach,
             pid_file,
+            tty,
+            console_socket,
             held,
             id,
             args,
@@ -174,6 +196,8 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
                 args,
                 detach: *detach,
                 pid_file: pid_file.as_deref(),
+                tty: *tty,
+                console_socket: console_socket.as_deref(),
                 held: *held,
             };
             return exec::exec(&root, &globals, &request);

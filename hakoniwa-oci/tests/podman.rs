@@ -504,6 +504,27 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         podman.wait_for_log(&id, "got TERM");
         assert!(podman.podman(&["rm", &id]).status.success());
 
+        // -t: the program's streams are a terminal (conmon holds the other
+        // end), the controlling terminal of its session.
+        let ran = podman.run(
+            &["-t"],
+            &[
+                "sh",
+                "-c",
+                "test -t 0 && test -t 1 && echo terminal; cut -d' ' -f7 /proc/self/stat",
+            ],
+        );
+        let lines: Vec<&str> = ran
+            .stdout
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .collect();
+        assert_eq!(lines.first(), Some(&"terminal"), "{podman:?}: {ran:?}");
+        assert!(
+            lines.get(1).is_some_and(|tty| *tty != "0"),
+            "{podman:?}: no controlling terminal: {ran:?}"
+        );
+
         // podman exec: a second program in the running container, its exit
         // code, its own user (which keeps no capability) and environment.
         let id = podman.start_detached("echo ready; hostname > /tmp/name; sleep 60");
@@ -545,6 +566,12 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         assert_eq!(
             text(&execed.stdout),
             "hi 65534\nCapEff:\t0000000000000000\n",
+            "{podman:?}: {execed:?}"
+        );
+        let execed = podman.podman(&["exec", "-t", &id, "sh", "-c", "test -t 0 && echo terminal"]);
+        assert_eq!(
+            text(&execed.stdout),
+            "terminal\r\n",
             "{podman:?}: {execed:?}"
         );
         let execed = podman.podman(&["exec", &id, "/no/such/program"]);

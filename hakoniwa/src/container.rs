@@ -199,6 +199,12 @@ pub enum Runctl {
     /// terminal even where the kernel allows `TIOCSTI`, and gives up job
     /// control (Ctrl-Z, Ctrl-C from the terminal go to the caller only).
     NewSession,
+    /// Starts the program in a new session whose controlling terminal is
+    /// its standard input, which must be a terminal (`setsid`, then
+    /// `TIOCSCTTY`): for a terminal made for the program, such as the one
+    /// an OCI runtime hands to a container engine through a console
+    /// socket — not for the caller's own, which is its session's.
+    TerminalSession,
     /// Reads the program's peak virtual and resident memory (`VmPeak`,
     /// `VmHWM` of `/proc/PID/status`) at the moment it exits, into
     /// [`ExitStatus::proc_pid_status`](crate::ExitStatus). The sandbox's

@@ -78,6 +78,9 @@ pub(crate) struct Plan {
     pub no_new_privs: bool,
     /// Whether the program starts a new session (`Runctl::NewSession`).
     pub new_session: bool,
+    /// Whether that session's controlling terminal is the program's
+    /// standard input (`Runctl::TerminalSession`).
+    pub terminal_session: bool,
     /// Whether init traces the program to read its peak memory at exit
     /// (`Runctl::GetProcPidStatus`).
     pub trace_exit: bool,
@@ -253,7 +256,9 @@ impl Plan {
             capabilities,
             switch,
             no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
-            new_session: container.runctls.contains(&Runctl::NewSession),
+            new_session: container.runctls.contains(&Runctl::NewSession)
+                || container.runctls.contains(&Runctl::TerminalSession),
+            terminal_session: container.runctls.contains(&Runctl::TerminalSession),
             trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
             rlimits,
             wall_time: command.wait_timeout,
