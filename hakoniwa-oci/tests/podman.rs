@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const NOBODY: u32 = 65534;
 /// The image every scenario runs.
 const IMAGE: &str = "localhost/hakoniwa-oci-test:busybox";
+/// Where root podman keeps its blob cache.
+const SYSTEM_CACHE: &str = "/var/lib/containers";
 /// Longest one podman command may take.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -38,6 +40,9 @@ enum Caller {
 struct Podman {
     dir: PathBuf,
     caller: Caller,
+    /// Root podman keeps a blob cache in /var/lib/containers whatever its
+    /// storage root: removed at the end when this test made it.
+    made_system_cache: bool,
 }
 
 impl Podman {
@@ -49,7 +54,12 @@ impl Podman {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create the podman dir");
-        let podman = Podman { dir, caller };
+        let made_system_cache = caller == Caller::Root && !Path::new(SYSTEM_CACHE).exists();
+        let podman = Podman {
+            dir,
+            caller,
+            made_system_cache,
+        };
         podman.configure();
         build_image(&podman.dir);
         let imported = podman.podman(&["import", "--quiet", "image.tar", IMAGE]);
@@ -258,6 +268,9 @@ impl Drop for Podman {
             let _ = Command::new("kill").arg(pid.trim()).status();
         }
         let _ = fs::remove_dir_all(&self.dir);
+        if self.made_system_cache {
+            let _ = fs::remove_dir_all(SYSTEM_CACHE);
+        }
     }
 }
 
