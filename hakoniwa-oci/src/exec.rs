@@ -24,7 +24,7 @@ use crate::error::{Error, Result, SpecError};
 use crate::lifecycle::{give_terminal, report, wrong_status, Globals};
 use crate::lower;
 use crate::spec::{Process, Spec};
-use crate::state::{self, Root, Status};
+use crate::state::{self, ContainerDir, Root, Status};
 
 /// How long `exec` waits for a just-started program to be enterable.
 const PROGRAM_DEADLINE: Duration = Duration::from_secs(5);
@@ -68,10 +68,18 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
         source,
     })?;
     let process = match request.process {
-        Some(path) => Process::load(path).map_err(|source| Error::Bundle {
-            bundle: state.bundle.clone(),
-            source,
-        })?,
+        Some(path) => {
+            let process = Process::load(path).map_err(|source| Error::Bundle {
+                bundle: state.bundle.clone(),
+                source,
+            });
+            // The detached copy's file is its own copy, in the state
+            // directory (see `start_detached`).
+            if request.held {
+                let _ = fs::remove_file(path);
+            }
+            process?
+        }
         None => {
             let mut process = spec.process.clone().ok_or_else(|| Error::NotStarted {
                 id: request.id.to_string(),
@@ -112,7 +120,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
             Some(socket) if process.terminal => Some(console::hand_over(socket)?),
             _ => None,
         };
-        start_detached(globals, request, terminal)?;
+        start_detached(&dir, globals, request, terminal)?;
         return Ok(0);
     }
     if let Some(umask) = lowered.umask {
@@ -123,14 +131,23 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
 }
 
 /// Starts `exec` again without `--detach`, and writes its pid.
-fn start_detached(globals: &Globals, request: &Request, terminal: Option<OwnedFd>) -> Result<()> {
+fn start_detached(
+    dir: &ContainerDir,
+    globals: &Globals,
+    request: &Request,
+    terminal: Option<OwnedFd>,
+) -> Result<()> {
     let exe =
         std::env::current_exe().map_err(|e| Error::file("find", Path::new("/proc/self/exe"), e))?;
     let mut held = HostCommand::new(exe);
     globals.pass_to(&mut held);
     held.args(["exec", "--held"]);
+    // Engines remove the process file once `exec` returns (containerd's
+    // shim does), before the copy may have read it: the copy gets its own.
     if let Some(process) = request.process {
-        held.arg("--process").arg(process);
+        let staged = dir.exec_process_file();
+        fs::copy(process, &staged).map_err(|e| Error::file("copy", process, e))?;
+        held.arg("--process").arg(staged);
     }
     if request.tty {
         held.arg("--tty");

@@ -183,6 +183,17 @@ impl ContainerDir {
         fs::remove_dir_all(&self.dir).map_err(|e| Error::file("remove", &self.dir, e))
     }
 
+    /// A new name for the process file a detached `exec` hands to its
+    /// copy (which removes it once read; `delete` removes what is left).
+    pub fn exec_process_file(&self) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        self.dir
+            .join(format!("exec-{}-{nanos}.json", std::process::id()))
+    }
+
     /// The FIFO `start` writes to, made by `create`.
     pub fn start_fifo(&self) -> PathBuf {
         self.dir.join(START_FIFO)

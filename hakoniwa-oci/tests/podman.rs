@@ -4,12 +4,15 @@
 //! rootless pause process — lives in a temporary directory and is removed
 //! at the end.
 
+mod engine;
+
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use engine::{chmod, containers_in, run_bounded, text, DEADLINE};
 
 /// The unprivileged user of the rootless half.
 const NOBODY: u32 = 65534;
@@ -17,8 +20,6 @@ const NOBODY: u32 = 65534;
 const IMAGE: &str = "localhost/hakoniwa-oci-test:busybox";
 /// Where root podman keeps its blob cache.
 const SYSTEM_CACHE: &str = "/var/lib/containers";
-/// Longest one podman command may take.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// How a program run by `podman run` ended.
 #[derive(Debug)]
@@ -42,7 +43,7 @@ struct Podman {
     caller: Caller,
     /// Root podman keeps a blob cache in /var/lib/containers whatever its
     /// storage root: removed at the end when this test made it.
-    made_system_cache: bool,
+    _system_cache: Option<engine::SystemDir>,
 }
 
 impl Podman {
@@ -54,14 +55,13 @@ impl Podman {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create the podman dir");
-        let made_system_cache = caller == Caller::Root && !Path::new(SYSTEM_CACHE).exists();
         let podman = Podman {
             dir,
             caller,
-            made_system_cache,
+            _system_cache: (caller == Caller::Root).then(|| engine::SystemDir::watch(SYSTEM_CACHE)),
         };
         podman.configure();
-        build_image(&podman.dir);
+        engine::image_tar(&podman.dir);
         let imported = podman.podman(&["import", "--quiet", "image.tar", IMAGE]);
         if !imported.status.success() {
             return Err(format!("podman import failed: {}", text(&imported.stderr)));
@@ -268,51 +268,7 @@ impl Drop for Podman {
             let _ = Command::new("kill").arg(pid.trim()).status();
         }
         let _ = fs::remove_dir_all(&self.dir);
-        if self.made_system_cache {
-            let _ = fs::remove_dir_all(SYSTEM_CACHE);
-        }
     }
-}
-
-/// A root filesystem of busybox and its applets, as `image.tar`.
-fn build_image(dir: &Path) {
-    let rootfs = dir.join("rootfs");
-    for sub in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
-        fs::create_dir_all(rootfs.join(sub)).expect("create a rootfs dir");
-    }
-    chmod(&rootfs.join("tmp"), 0o1777);
-    fs::copy(busybox(), rootfs.join("bin/busybox")).expect("copy busybox");
-    let applets = Command::new(rootfs.join("bin/busybox"))
-        .arg("--list")
-        .output()
-        .expect("busybox --list");
-    for applet in text(&applets.stdout).lines() {
-        if applet != "busybox" {
-            symlink("busybox", rootfs.join("bin").join(applet)).expect("link an applet");
-        }
-    }
-    fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .expect("write /etc/passwd");
-    fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("write /etc/group");
-    let tar = Command::new("tar")
-        .arg("-cf")
-        .arg(dir.join("image.tar"))
-        .arg("-C")
-        .arg(&rootfs)
-        .arg(".")
-        .status()
-        .expect("run tar");
-    assert!(tar.success(), "tar failed");
-    chmod(&dir.join("image.tar"), 0o644);
-}
-
-/// The statically linked busybox (`busybox-static`), which runs in an
-/// image without libraries.
-fn busybox() -> &'static Path {
-    Path::new("/bin/busybox")
 }
 
 /// Why this machine cannot run `caller`'s half, if it cannot.
@@ -320,21 +276,8 @@ fn unavailable(caller: Caller) -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("the podman tests run as root (they set up the rootless user)".into());
     }
-    for program in ["podman", "conmon"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {program}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("{program} is not installed"));
-        }
-    }
-    // A dynamic executable names its loader (PT_INTERP) near its start.
-    let head = fs::read(busybox()).unwrap_or_default();
-    let head = &head[..head.len().min(4096)];
-    let dynamic = head.windows(7).any(|w| w == b"ld-linu");
-    if head.is_empty() || dynamic {
-        return Some("a static /bin/busybox (busybox-static) is not installed".into());
+    if let Some(missing) = engine::missing(&["podman", "conmon"]) {
+        return Some(missing);
     }
     if caller == Caller::Rootless {
         let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
@@ -344,12 +287,8 @@ fn unavailable(caller: Caller) -> Option<String> {
         {
             return Some("uid 65534 has no subordinate ids in /etc/subuid".into());
         }
-        let found = Command::new("sh")
-            .args(["-c", "command -v newuidmap"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some("newuidmap (uidmap) is not installed".into());
+        if let Some(missing) = engine::missing(&["newuidmap"]) {
+            return Some(missing);
         }
     }
     None
@@ -359,74 +298,13 @@ fn unavailable(caller: Caller) -> Option<String> {
 /// the reason printed.
 fn podmans() -> Vec<Podman> {
     let mut podmans = Vec::new();
-    for caller in [Caller::Rootless] {
+    for caller in [Caller::Root, Caller::Rootless] {
         match unavailable(caller).map_or_else(|| Podman::new(caller), Err) {
             Ok(podman) => podmans.push(podman),
             Err(reason) => eprintln!("skipping podman ({caller:?}): {reason}"),
         }
     }
     podmans
-}
-
-fn run_bounded(mut command: Command) -> Output {
-    let out = tempfile_pair();
-    command
-        .stdout(fs::File::create(&out.0).expect("stdout file"))
-        .stderr(fs::File::create(&out.1).expect("stderr file"));
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("{command:?} did not end within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let output = Output {
-        status,
-        stdout: fs::read(&out.0).expect("read stdout"),
-        stderr: fs::read(&out.1).expect("read stderr"),
-    };
-    let _ = fs::remove_file(&out.0);
-    let _ = fs::remove_file(&out.1);
-    output
-}
-
-/// Two fresh files for a command's streams: podman's detached conmon keeps
-/// pipes open, so the streams go to files.
-fn tempfile_pair() -> (PathBuf, PathBuf) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let base = std::env::temp_dir().join(format!(
-        "hakoniwa-oci-podman-out-{}-{n}",
-        std::process::id()
-    ));
-    (base.with_extension("out"), base.with_extension("err"))
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The container directories `hakoniwa-oci` holds under `root`.
-fn containers_in(root: &Path) -> Vec<String> {
-    fs::read_dir(root)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
