@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as HostCommand;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use crate::console;
 use crate::error::{Error, Result, SpecError};
 use crate::lifecycle::{give_terminal, report, wrong_status, Globals};
 use crate::lower;
+use crate::processes;
 use crate::spec::{Process, Spec};
 use crate::state::{self, ContainerDir, Root, Status};
 
@@ -174,24 +175,11 @@ fn start_detached(
 fn wait_for_program(init: u32) -> Option<u32> {
     let deadline = Instant::now() + PROGRAM_DEADLINE;
     loop {
-        let program = program_of(init);
+        let program = processes::first_child(init);
         let open = program.filter(|pid| fs::File::open(format!("/proc/{pid}/ns/mnt")).is_ok());
         if open.is_some() || !state::is_alive(init) || Instant::now() > deadline {
             return open;
         }
         thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// The sandbox's program: the child of its init (found through
-/// `/proc/*/status`, which anyone may read).
-fn program_of(init: u32) -> Option<u32> {
-    let parent = format!("\nPPid:\t{init}\n");
-    fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            fs::read_to_string(PathBuf::from(format!("/proc/{pid}/status")))
-                .is_ok_and(|status| status.contains(&parent))
-        })
 }

@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 use crate::console;
 use crate::error::{Error, Result, SpecError};
 use crate::lower::{self, Program};
+use crate::processes;
 use crate::spec::Spec;
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
 
@@ -327,14 +328,37 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
 /// `kill ID [SIGNAL]`: to the supervisor while `created` (which ends the
 /// container), to the sandbox's init while `running` (which passes it to
 /// the program; SIGKILL ends the whole sandbox).
-pub fn kill(root: &Root, id: &str, signal: &str) -> Result<()> {
+///
+/// With `all`, a running container's every process gets it directly —
+/// but `KILL`, which init gets: the pid namespace then ends with it.
+pub fn kill(root: &Root, id: &str, signal: &str, all: bool) -> Result<()> {
     let signal = parse_signal(signal)?;
     let state = root.container(id)?.load()?;
     let pid = match (state.status, state.pid) {
         (Status::Created | Status::Running, Some(pid)) => pid,
         _ => return Err(wrong_status(&state, "signal")),
     };
+    if all && state.status == Status::Running && signal != Signal::SIGKILL {
+        for process in processes::descendants(pid) {
+            send(id, process, signal)?;
+        }
+        return Ok(());
+    }
     send(id, pid, signal)
+}
+
+/// `ps ID`: the host pids of a running container's processes (its init
+/// and every descendant); none while created or once stopped.
+pub fn ps(root: &Root, id: &str) -> Result<Vec<u32>> {
+    let state = root.container(id)?.load()?;
+    Ok(match (state.status, state.pid) {
+        (Status::Running, Some(init)) => {
+            let mut pids = vec![init];
+            pids.extend(processes::descendants(init));
+            pids
+        }
+        _ => Vec::new(),
+    })
 }
 
 /// `delete [--force] ID`: removes a stopped container's state; with

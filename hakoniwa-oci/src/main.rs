@@ -10,6 +10,7 @@ mod features;
 mod lifecycle;
 mod logging;
 mod lower;
+mod processes;
 mod spec;
 mod state;
 
@@ -81,13 +82,18 @@ enum Verb {
     State { id: String },
     /// Send a signal (name or number; TERM by default)
     Kill {
-        /// Every process of the container: KILL ends them all (its init
-        /// takes them with it); other signals reach the program, as without
+        /// Every process of the container, not only its program
         #[arg(short, long)]
         all: bool,
         id: String,
         #[arg(default_value = "TERM")]
         signal: String,
+    },
+    /// List the host pids of a running container's processes
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
+        format: PsFormat,
+        id: String,
     },
     /// Print what this runtime supports, as JSON (the runtime
     /// specification's features document)
@@ -135,6 +141,15 @@ enum Verb {
     },
 }
 
+/// How `ps` prints.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PsFormat {
+    /// A `PID` header, then one pid a line.
+    Table,
+    /// A JSON array of pids (what containerd's shim reads).
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
@@ -177,7 +192,19 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
         )?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
-        Verb::Kill { all: _, id, signal } => lifecycle::kill(&root, id, signal)?,
+        Verb::Kill { all, id, signal } => lifecycle::kill(&root, id, signal, *all)?,
+        Verb::Ps { format, id } => {
+            let pids = lifecycle::ps(&root, id)?;
+            match format {
+                PsFormat::Json => println!("{}", serde_json::json!(pids)),
+                PsFormat::Table => {
+                    println!("PID");
+                    for pid in pids {
+                        println!("{pid}");
+                    }
+                }
+            }
+        }
         Verb::Features => println!("{}", features::features()),
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
         Verb::Exec {

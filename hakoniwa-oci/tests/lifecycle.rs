@@ -74,6 +74,17 @@ fn create_waits_for_start_then_kill_and_delete_end_it() {
         let state = bundle.state("box");
         assert_eq!(state["status"], "running", "{caller:?}: {state}");
 
+        // ps: the sandbox's init, then its program.
+        let listed = bundle.oci(&["ps", "--format", "json", "box"]);
+        assert_eq!(listed.code, Some(0), "{caller:?}: {listed:?}");
+        let pids: Vec<u32> = serde_json::from_str(&listed.stdout).expect("a JSON array");
+        assert_eq!(
+            pids.first(),
+            state["pid"].as_u64().map(|p| p as u32).as_ref(),
+            "{listed:?}"
+        );
+        assert!(pids.len() >= 2, "{caller:?}: {listed:?}");
+
         let refused = bundle.oci(&["delete", "box"]);
         assert_eq!(refused.code, Some(1), "{refused:?}");
         assert!(
@@ -307,4 +318,47 @@ fn features_lists_what_the_runtime_supports() {
             .contains(&json!("user")),
         "{features}"
     );
+}
+
+#[test]
+fn kill_all_reaches_every_process_not_only_the_program() {
+    for caller in callers() {
+        // The program ignores TERM; a child of it writes a mark on TERM.
+        let bundle = Bundle::new(
+            "kill-all",
+            caller,
+            &[
+                "sh",
+                "-c",
+                "trap '' TERM; (trap 'echo got TERM > /tmp/mark; exit' TERM; \
+                 touch /tmp/ready; while :; do sleep 0.05; done) & wait; sleep 60",
+            ],
+        );
+        assert_eq!(
+            bundle.oci(&["create", "--bundle", "{bundle}", "box"]).code,
+            Some(0)
+        );
+        assert_eq!(bundle.oci(&["start", "box"]).code, Some(0));
+        let ready = bundle.oci(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "until test -e /tmp/ready; do sleep 0.02; done",
+        ]);
+        assert_eq!(ready.code, Some(0), "{caller:?}: {ready:?}");
+        let killed = bundle.oci(&["kill", "--all", "box", "TERM"]);
+        assert_eq!(killed.code, Some(0), "{caller:?}: {killed:?}");
+        let mark = bundle.oci(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "until cat /tmp/mark 2>/dev/null; do sleep 0.02; done",
+        ]);
+        assert_eq!(mark.stdout, "got TERM\n", "{caller:?}: {mark:?}");
+        // The program ignored it: the container still runs.
+        assert_eq!(bundle.state("box")["status"], "running", "{caller:?}");
+        assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+    }
 }
