@@ -43,7 +43,17 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     if !root.readonly {
         container.runctl(Runctl::RootdirRW);
     }
-    if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+    // A uts namespace joined by path keeps its hostname (a pod's).
+    let joins_uts = spec
+        .linux
+        .namespaces
+        .iter()
+        .any(|n| n.kind == "uts" && n.path.is_some());
+    if let Some(hostname) = spec
+        .hostname
+        .as_deref()
+        .filter(|h| !h.is_empty() && !joins_uts)
+    {
         container.hostname(hostname);
     }
     mounts(&mut container, &spec.mounts, bundle)?;
@@ -107,16 +117,12 @@ fn process_command(
     })
 }
 
-/// `linux.namespaces`: a new instance of each one listed.
+/// `linux.namespaces`: a new instance of each one listed, or, with a
+/// `path`, that one joined (network, ipc, uts and cgroup: a pod's, or
+/// podman's network namespace).
 fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
     for (index, namespace) in linux.namespaces.iter().enumerate() {
         let field = format!("linux.namespaces[{index}]");
-        if namespace.path.is_some() {
-            return Err(SpecError::field(
-                format!("{field}.path"),
-                "joining an existing namespace is not supported yet",
-            ));
-        }
         let kind = match namespace.kind.as_str() {
             "cgroup" => Namespace::Cgroup,
             "ipc" => Namespace::Ipc,
@@ -132,7 +138,23 @@ fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), Spec
                 ))
             }
         };
-        container.unshare(kind);
+        match (&namespace.path, kind) {
+            (None, _) => {
+                container.unshare(kind);
+            }
+            (
+                Some(path),
+                Namespace::Network | Namespace::Ipc | Namespace::Uts | Namespace::Cgroup,
+            ) => {
+                container.join(kind, path);
+            }
+            (Some(_), _) => {
+                return Err(SpecError::field(
+                    format!("{field}.path"),
+                    "joining an existing mount, pid or user namespace is not supported yet",
+                ))
+            }
+        }
     }
     Ok(())
 }
@@ -400,9 +422,9 @@ mod tests {
     }
 
     #[test]
-    fn joining_a_namespace_is_refused() {
+    fn joining_a_pid_namespace_is_refused() {
         let error = lower_error(
-            r#", "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}]}"#,
+            r#", "linux": {"namespaces": [{"type": "network"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}"#,
         );
         assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
     }

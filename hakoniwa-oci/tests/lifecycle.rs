@@ -362,3 +362,75 @@ fn kill_all_reaches_every_process_not_only_the_program() {
         assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
     }
 }
+
+#[test]
+fn a_container_joins_a_network_namespace_given_by_path() {
+    for caller in callers() {
+        // A process in a network namespace of its own, made by the caller.
+        let mut unshare = match caller {
+            common::Caller::Runner => std::process::Command::new("unshare"),
+            common::Caller::Nobody => {
+                let mut setpriv = std::process::Command::new("setpriv");
+                setpriv.args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "unshare",
+                ]);
+                setpriv
+            }
+        };
+        let privileged = caller == common::Caller::Runner && nix::unistd::geteuid().is_root();
+        if !privileged {
+            unshare.arg("--map-root-user");
+        }
+        let mut holder = unshare
+            .args(["--net", "sleep", "30"])
+            .spawn()
+            .expect("unshare");
+        let path = format!("/proc/{}/ns/net", holder.id());
+        let ours = fs::read_link("/proc/self/ns/net").expect("our namespace");
+        let started = std::time::Instant::now();
+        while fs::read_link(&path).ok().as_ref() == Some(&ours) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "unshare did not"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let theirs = fs::read_link(&path).expect("their namespace");
+
+        let bundle = Bundle::new("join", caller, &["readlink", "/proc/self/ns/net"]);
+        let mut config = bundle.config(&["readlink", "/proc/self/ns/net"]);
+        for namespace in config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+        {
+            if namespace["type"] == "network" {
+                namespace["path"] = json!(path);
+            }
+        }
+        bundle.write_config(&config);
+        let outcome = bundle.oci(&["run", "--bundle", "{bundle}", "box"]);
+        let _ = holder.kill();
+        let _ = holder.wait();
+        if privileged {
+            assert_eq!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+            assert_eq!(
+                outcome.stdout.trim_end(),
+                theirs.to_string_lossy(),
+                "{outcome:?}"
+            );
+        } else {
+            // The container's own user namespace holds no capability over
+            // a namespace it did not make: refused, and said so.
+            assert_eq!(outcome.code, Some(125), "{caller:?}: {outcome:?}");
+            assert!(
+                outcome
+                    .stderr
+                    .contains(&format!("join the network namespace at {path}")),
+                "{caller:?}: {outcome:?}"
+            );
+        }
+    }
+}

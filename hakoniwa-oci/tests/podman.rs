@@ -325,6 +325,40 @@ fn podman_runs_containers_with_hakoniwa_oci() {
             "{podman:?}: {ran:?}"
         );
 
+        // --network ns:PATH: a network namespace podman did not make, joined
+        // (as root: rootless, the runtime holds no capability over it).
+        if podman.caller == Caller::Root {
+            let mut holder = Command::new("unshare")
+                .args(["--net", "sleep", "30"])
+                .spawn()
+                .expect("unshare");
+            let path = format!("/proc/{}/ns/net", holder.id());
+            let ours = fs::read_link("/proc/self/ns/net").expect("our namespace");
+            let started = Instant::now();
+            while fs::read_link(&path).ok().as_ref() == Some(&ours) {
+                assert!(started.elapsed() < DEADLINE, "unshare did not");
+                thread::sleep(Duration::from_millis(5));
+            }
+            let theirs = fs::read_link(&path).expect("their namespace");
+            let network = format!("ns:{path}");
+            let ran = podman.podman(&[
+                "run",
+                "--rm",
+                "--network",
+                &network,
+                IMAGE,
+                "readlink",
+                "/proc/self/ns/net",
+            ]);
+            let _ = holder.kill();
+            let _ = holder.wait();
+            assert_eq!(
+                text(&ran.stdout).trim_end(),
+                theirs.to_string_lossy(),
+                "{ran:?}"
+            );
+        }
+
         // -e and --user.
         let ran = podman.run(
             &["-e", "GREETING=hi", "--user", "65534:65534"],

@@ -308,6 +308,8 @@ pub struct Container {
     pub(crate) cgroup: Option<Cgroup>,
     /// The process whose namespaces the program joins, if any.
     pub(crate) enter: Option<u32>,
+    /// Namespaces joined by path instead of created.
+    pub(crate) joins: Vec<(Namespace, PathBuf)>,
 }
 
 impl Default for Container {
@@ -354,6 +356,7 @@ impl Container {
             pasta: None,
             cgroup: None,
             enter: None,
+            joins: Vec::new(),
         }
     }
 
@@ -541,6 +544,17 @@ impl Container {
         self.mounts.push(Mount::Mask {
             target: container.into(),
         });
+        self
+    }
+
+    /// Joins the namespace at `path` (a `/proc/PID/ns/*` file, or a bind
+    /// mount of one, such as `/run/netns/NAME`) instead of creating one:
+    /// the network, ipc, uts or cgroup namespace of a pod, say. The others
+    /// the container asks for are new as usual. Joining needs the
+    /// capabilities of the namespace's owner (root, for the host's), which
+    /// a sandbox that has its own user namespace no longer holds.
+    pub fn join(&mut self, namespace: Namespace, path: impl AsRef<Path>) -> &mut Self {
+        self.joins.push((namespace, path.as_ref().to_path_buf()));
         self
     }
 

@@ -1,9 +1,11 @@
-//! Entering a running sandbox: the program runs in the namespaces of one
-//! of its processes instead of new ones (an OCI runtime's `exec`).
+//! Joining existing namespaces: all of a running process's (entering a
+//! running sandbox, an OCI runtime's `exec`: [`EnterPlan::new`]), or some
+//! given by path (a container in a pod's network namespace:
+//! [`EnterPlan::paths`]) while the others are new.
 //!
-//! Both halves live here. The caller opens the process's namespace files
-//! before the clone ([`EnterPlan::new`]); init joins them first of all
-//! ([`EnterPlan::join`]), before its descriptors are closed. The user
+//! Both halves live here. The caller opens the namespace files before the
+//! clone; init joins them first of all ([`EnterPlan::join`]), before its
+//! descriptors are closed. The user
 //! namespace goes first: it gives the capabilities the other joins need.
 //! Joining a pid namespace places init's children, not init, in it; and
 //! joining the mount namespace sets the root and working directory to the
@@ -12,10 +14,12 @@
 use std::fs::{self, File};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::sched::{self, CloneFlags};
 
+use crate::container::Namespace;
 use crate::error::{Error, Result};
 
 /// The namespaces joined, in the order they are joined: the user namespace
@@ -30,10 +34,11 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// The namespaces of a process that differ from the caller's, open.
+/// The namespaces to join, open, in the order they are joined.
 #[derive(Debug)]
 pub(crate) struct EnterPlan {
-    pid: u32,
+    /// What joining them is, for messages.
+    what: String,
     namespaces: Vec<(CloneFlags, OwnedFd)>,
 }
 
@@ -56,12 +61,37 @@ impl EnterPlan {
                 namespaces.push((flag, OwnedFd::from(file)));
             }
         }
-        Ok(Self { pid, namespaces })
+        Ok(Self {
+            what: format!("enter the namespaces of process {pid}"),
+            namespaces,
+        })
     }
 
-    /// The process whose namespaces are joined.
-    pub(crate) fn pid(&self) -> u32 {
-        self.pid
+    /// Caller side: opens the namespace files at the given paths (a
+    /// `/proc/PID/ns/*` file, or a bind mount of one).
+    pub(crate) fn paths(joins: &[(Namespace, PathBuf)]) -> Result<Self> {
+        let mut namespaces = Vec::new();
+        let mut named = Vec::new();
+        for (namespace, path) in joins {
+            let file = File::open(path).map_err(|source| Error::JoinNamespace {
+                namespace: *namespace,
+                path: path.clone(),
+                source,
+            })?;
+            let flag = CloneFlags::from_bits_truncate(namespace.clone_flag() as i32);
+            namespaces.push((flag, OwnedFd::from(file)));
+            named.push(format!("the {namespace} namespace at {}", path.display()));
+        }
+        Ok(Self {
+            what: format!("join {}", named.join(", ")),
+            namespaces,
+        })
+    }
+
+    /// What joining them is: "enter the namespaces of process 12", "join
+    /// the network namespace at /run/netns/a".
+    pub(crate) fn what(&self) -> &str {
+        &self.what
     }
 
     /// Whether the program joins another user namespace (in which it may

@@ -114,6 +114,25 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A namespace to join cannot be opened.
+    #[error("failed to open the {namespace} namespace at {}", path.display())]
+    JoinNamespace {
+        /// Which namespace.
+        namespace: crate::Namespace,
+        /// The file given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A namespace that cannot be joined by path, or is asked for twice.
+    #[error("cannot join the {namespace} namespace by path: {reason}")]
+    Join {
+        /// Which namespace.
+        namespace: crate::Namespace,
+        /// Why not.
+        reason: &'static str,
+    },
     /// A container that enters a process's namespaces asks for something
     /// of its own that entering excludes.
     #[error("a container entering process {pid} cannot also have {what}")]

@@ -463,3 +463,79 @@ fn a_second_program_enters_a_running_sandbox() {
         assert!(error.to_string().contains("cannot also have"), "{error}");
     });
 }
+
+/// A `sleep` in a new network namespace (with a user namespace of its own
+/// when not root), once it is in it: the process and its namespace file.
+fn network_namespace_holder() -> (process::Child, String) {
+    let mut unshare = process::Command::new("unshare");
+    if !nix::unistd::geteuid().is_root() {
+        unshare.arg("--map-root-user");
+    }
+    let holder = unshare.args(["--net", "sleep", "30"]).spawn().unwrap();
+    let path = format!("/proc/{}/ns/net", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_link(&path).ok().as_ref() == Some(&ours) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (holder, path)
+}
+
+#[test]
+fn a_sandbox_joins_a_network_namespace_by_path() {
+    both_ways("a_sandbox_joins_a_network_namespace_by_path", || {
+        let (mut holder, path) = network_namespace_holder();
+        let theirs = std::fs::read_link(&path).unwrap();
+        let root = nix::unistd::geteuid().is_root();
+        // As root, without a user namespace; rootless, the sandbox's own
+        // user namespace holds no capability over the holder's.
+        let mut joining = if root {
+            let mut container = Container::empty();
+            container
+                .unshare(Namespace::Mount)
+                .unshare(Namespace::Pid)
+                .rootfs("/")
+                .unwrap()
+                .procfsmount("/proc");
+            container
+        } else {
+            container()
+        };
+        joining.join(Namespace::Network, &path);
+        let output = joining
+            .command("readlink")
+            .arg("/proc/self/ns/net")
+            .output()
+            .unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        if root {
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout).trim_end(),
+                theirs.to_string_lossy(),
+                "{output:?}"
+            );
+        } else {
+            let ExitKind::SetupFailed(error) = &output.status.kind else {
+                panic!("joined without the capabilities: {output:?}");
+            };
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("join the network namespace at {path}")),
+                "{error}"
+            );
+        }
+
+        let mut conflicting = container();
+        conflicting.join(Namespace::Pid, "/proc/self/ns/pid");
+        let error = conflicting.command("true").status().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot join the pid namespace"),
+            "{error}"
+        );
+    });
+}

@@ -97,8 +97,8 @@ pub(crate) struct Plan {
     pub seccomp: Option<Compiled>,
     /// The sandbox's cgroup limits; `None` without a cgroup.
     pub cgroup: Option<CgroupPlan>,
-    /// The namespaces init joins, when the program enters a running
-    /// sandbox instead of a new one.
+    /// The namespaces init joins: all of a running process's
+    /// (`Container::enter`), or those given by path (`Container::join`).
     pub enter: Option<EnterPlan>,
 }
 
@@ -125,6 +125,7 @@ impl Plan {
     pub(crate) fn new(container: &Container, command: &Command) -> Result<Self> {
         let enter = match container.enter {
             Some(pid) => Some(enter_plan(container, pid)?),
+            None if !container.joins.is_empty() => Some(join_plan(container)?),
             None => None,
         };
         let joins_user_namespace = enter.as_ref().is_some_and(EnterPlan::joins_user_namespace);
@@ -409,11 +410,37 @@ fn enter_plan(container: &Container, pid: u32) -> Result<EnterPlan> {
         (container.hostname.is_some(), "a hostname"),
         (container.pasta.is_some(), "a network"),
         (container.cgroup.is_some(), "a cgroup"),
+        (!container.joins.is_empty(), "namespaces joined by path"),
     ];
     if let Some((_, what)) = conflicts.into_iter().find(|(conflict, _)| *conflict) {
         return Err(Error::EnterWith { pid, what });
     }
     EnterPlan::new(pid)
+}
+
+/// The namespaces to join by path: those a sandbox can take as they are.
+/// Not a mount namespace (the root is built in the sandbox's own), a pid
+/// namespace (init, which mounts /proc, would stay outside it) or a user
+/// namespace (the id maps are written into the sandbox's own).
+fn join_plan(container: &Container) -> Result<EnterPlan> {
+    for (namespace, _) in &container.joins {
+        let reason = match namespace {
+            Namespace::Mount | Namespace::Pid | Namespace::User => {
+                Some("only network, ipc, uts and cgroup namespaces can be joined")
+            }
+            _ if container.namespaces.contains(namespace) => {
+                Some("the container also asks for a new one")
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(Error::Join {
+                namespace: *namespace,
+                reason,
+            });
+        }
+    }
+    EnterPlan::paths(&container.joins)
 }
 
 fn default_filter(capabilities: Option<u64>) -> Result<Compiled> {
@@ -467,8 +494,8 @@ pub(crate) struct Descriptions {
     pub landlock_enforcement: Option<Enforcement>,
     candidates: Vec<String>,
     current_dir: String,
-    /// The process entered, if any.
-    entered: Option<u32>,
+    /// What joining namespaces is, if the plan does.
+    enter: Option<String>,
 }
 
 impl Plan {
@@ -502,7 +529,7 @@ impl Plan {
             landlock_enforcement: self.landlock_enforcement.clone(),
             candidates: self.exec.candidates.iter().map(lossy).collect(),
             current_dir: lossy(&self.exec.current_dir),
-            entered: self.enter.as_ref().map(EnterPlan::pid),
+            enter: self.enter.as_ref().map(|enter| enter.what().to_string()),
         }
     }
 }
@@ -557,10 +584,10 @@ impl Descriptions {
                 .unwrap_or_else(|| format!("apply landlock step #{index}")),
             Stage::Seccomp => "install the seccomp filter".to_string(),
             Stage::Session => "start a new session for the program".to_string(),
-            Stage::Enter => match self.entered {
-                Some(pid) => format!("enter the namespaces of process {pid}"),
-                None => "enter the namespaces of a process".to_string(),
-            },
+            Stage::Enter => self
+                .enter
+                .clone()
+                .unwrap_or_else(|| "join namespaces".to_string()),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {
