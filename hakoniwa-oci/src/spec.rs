@@ -111,9 +111,31 @@ pub struct Linux {
     /// Kept as JSON: the library parses the OCI/Docker seccomp format.
     pub seccomp: Option<serde_json::Value>,
     #[serde(default)]
+    pub resources: Option<Resources>,
+    #[serde(default)]
     pub masked_paths: Vec<String>,
     #[serde(default)]
     pub readonly_paths: Vec<String>,
+}
+
+/// `linux.resources`: the cgroup limits. Kept as JSON objects, so that a
+/// knob this runtime does not apply is named in the error, not dropped.
+#[derive(Debug, Default, Deserialize)]
+pub struct Resources {
+    #[serde(default)]
+    pub memory: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub cpu: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub pids: serde_json::Map<String, serde_json::Value>,
+    /// The devices cgroup's rules: accepted, not applied (see
+    /// `lower::resources`); named here so they are not among `other`.
+    #[serde(default, rename = "devices")]
+    pub _devices: Vec<serde_json::Value>,
+    /// Everything else (`blockIO`, `hugepageLimits`, `network`, `rdma`,
+    /// `unified`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A namespace to create (or, with `path`, to join).

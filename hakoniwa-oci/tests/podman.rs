@@ -359,6 +359,29 @@ fn podman_runs_containers_with_hakoniwa_oci() {
             );
         }
 
+        // --memory and --pids-limit, as root (on this hybrid host, rootless
+        // podman drops cgroup limits with a warning: v1 is root's).
+        if podman.caller == Caller::Root {
+            let hog = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}";
+            let ran = podman.run(&["--memory", "32m"], &["sh", "-c", hog]);
+            assert_eq!(
+                ran.code,
+                Some(137),
+                "{podman:?}: not killed at 32 MiB: {ran:?}"
+            );
+            let ran = podman.run(&["--memory", "512m"], &["sh", "-c", hog]);
+            assert_eq!(ran.stdout, "100000000\n", "{podman:?}: {ran:?}");
+            let ran = podman.run(
+                &["--pids-limit", "8"],
+                &[
+                    "sh",
+                    "-c",
+                    "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait",
+                ],
+            );
+            assert!(ran.stderr.contains("can't fork"), "{podman:?}: {ran:?}");
+        }
+
         // -e and --user.
         let ran = podman.run(
             &["-e", "GREETING=hi", "--user", "65534:65534"],
