@@ -20,6 +20,8 @@ const NOBODY: u32 = 65534;
 const IMAGE: &str = "localhost/hakoniwa-oci-test:busybox";
 /// Where root podman keeps its blob cache.
 const SYSTEM_CACHE: &str = "/var/lib/containers";
+/// The runtime's state root under root podman.
+const ROOT_STATE: &str = "/run/hakoniwa-oci";
 
 /// How a program run by `podman run` ended.
 #[derive(Debug)]
@@ -42,8 +44,9 @@ struct Podman {
     dir: PathBuf,
     caller: Caller,
     /// Root podman keeps a blob cache in /var/lib/containers whatever its
-    /// storage root: removed at the end when this test made it.
-    _system_cache: Option<engine::SystemDir>,
+    /// storage root, and the runtime its state in /run/hakoniwa-oci:
+    /// removed at the end when this test made them.
+    _system_dirs: Vec<engine::SystemDir>,
 }
 
 impl Podman {
@@ -58,7 +61,13 @@ impl Podman {
         let podman = Podman {
             dir,
             caller,
-            _system_cache: (caller == Caller::Root).then(|| engine::SystemDir::watch(SYSTEM_CACHE)),
+            _system_dirs: match caller {
+                Caller::Root => vec![
+                    engine::SystemDir::watch(SYSTEM_CACHE),
+                    engine::SystemDir::watch(ROOT_STATE),
+                ],
+                Caller::Rootless => Vec::new(),
+            },
         };
         podman.configure();
         engine::image_tar(&podman.dir);
@@ -247,7 +256,7 @@ impl Podman {
     /// The state directory `hakoniwa-oci` uses under this podman.
     fn runtime_root(&self) -> PathBuf {
         match self.caller {
-            Caller::Root => PathBuf::from("/run/hakoniwa-oci"),
+            Caller::Root => PathBuf::from(ROOT_STATE),
             Caller::Rootless => self.dir.join("xdg/hakoniwa-oci"),
         }
     }
