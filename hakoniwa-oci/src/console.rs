@@ -11,6 +11,7 @@
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::process::Command as HostCommand;
 
 use nix::fcntl::{self, OFlag};
 use nix::pty;
@@ -19,7 +20,8 @@ use nix::sys::socket::{
 };
 use nix::sys::stat::Mode;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SpecError};
+use crate::spec::Spec;
 
 /// Makes a terminal, sends its master end to `socket`, and returns the
 /// slave end.
@@ -62,4 +64,35 @@ pub fn hand_over(socket: &Path) -> Result<OwnedFd> {
     )
     .map_err(failed("send the terminal to"))?;
     Ok(slave)
+}
+
+/// Whether the configuration asks for a terminal.
+pub fn needs_terminal(spec: &Spec) -> bool {
+    spec.process
+        .as_ref()
+        .is_some_and(|process| process.terminal)
+}
+
+pub fn no_console_socket(bundle: &Path) -> Error {
+    Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        source: SpecError::field(
+            "process.terminal",
+            "a terminal needs a console socket: create --console-socket SOCKET",
+        ),
+    }
+}
+
+/// Makes `terminal` the standard streams of a process this runtime starts
+/// (the supervisor, a detached exec), which the program inherits.
+pub fn give_terminal(command: &mut HostCommand, terminal: OwnedFd) -> Result<()> {
+    let copy = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map_err(|e| Error::file("duplicate", Path::new("the terminal"), e))
+    };
+    command
+        .stdin(copy(&terminal)?)
+        .stdout(copy(&terminal)?)
+        .stderr(terminal);
+    Ok(())
 }

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use nix::sys::stat::Mode;
 
 use crate::console;
+use crate::console::give_terminal;
 use crate::error::{Error, Result, SpecError};
-use crate::lifecycle::{give_terminal, report, wrong_status, Globals};
+use crate::lifecycle::{report, wrong_status, Globals};
 use crate::lower;
 use crate::processes;
 use crate::spec::{Process, Spec};

@@ -1,5 +1,5 @@
-//! The OCI verbs: `run`, `create` (with its supervisor), `start`, `state`,
-//! `kill`, `delete`.
+//! The container's life: `run`, `create` (with its supervisor), `start`,
+//! `state`, `ps`, `delete`.
 //!
 //! The library spawns a sandbox and runs its program in one step, so a
 //! `created` container is not yet a sandbox: `create` checks the whole
@@ -13,21 +13,20 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
-use std::str::FromStr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hakoniwa::{ExitKind, ExitStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 
 use crate::console;
-use crate::error::{Error, Result, SpecError};
+use crate::error::{Error, Result};
 use crate::lower::{self, Program};
 use crate::processes;
+use crate::signals;
 use crate::spec::Spec;
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
 
@@ -65,8 +64,8 @@ impl Globals<'_> {
 pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     let dir = root.container(id)?;
     let (bundle, spec, mut program) = prepare(bundle)?;
-    if needs_terminal(&spec) {
-        return Err(no_console_socket(&bundle));
+    if console::needs_terminal(&spec) {
+        return Err(console::no_console_socket(&bundle));
     }
     dir.create()?;
     let ended = hold(&dir, &bundle, &spec, &mut program, std::process::id());
@@ -89,9 +88,9 @@ pub fn create(
         id: id.to_string(),
         source,
     })?;
-    let terminal = match (needs_terminal(&spec), console_socket) {
+    let terminal = match (console::needs_terminal(&spec), console_socket) {
         (true, Some(socket)) => Some(console::hand_over(socket)?),
-        (true, None) => return Err(no_console_socket(&bundle)),
+        (true, None) => return Err(console::no_console_socket(&bundle)),
         (false, _) => None,
     };
     dir.create()?;
@@ -122,7 +121,7 @@ fn start_supervisor(
         .arg(bundle)
         .arg(&dir.id);
     if let Some(terminal) = terminal {
-        give_terminal(&mut supervisor, terminal)?;
+        console::give_terminal(&mut supervisor, terminal)?;
     }
     let mut child = supervisor.spawn().map_err(|source| Error::Process {
         what: "start the supervisor of",
@@ -325,28 +324,6 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
     Ok(serde_json::to_string_pretty(&state).expect("a state serializes"))
 }
 
-/// `kill ID [SIGNAL]`: to the supervisor while `created` (which ends the
-/// container), to the sandbox's init while `running` (which passes it to
-/// the program; SIGKILL ends the whole sandbox).
-///
-/// With `all`, a running container's every process gets it directly —
-/// but `KILL`, which init gets: the pid namespace then ends with it.
-pub fn kill(root: &Root, id: &str, signal: &str, all: bool) -> Result<()> {
-    let signal = parse_signal(signal)?;
-    let state = root.container(id)?.load()?;
-    let pid = match (state.status, state.pid) {
-        (Status::Created | Status::Running, Some(pid)) => pid,
-        _ => return Err(wrong_status(&state, "signal")),
-    };
-    if all && state.status == Status::Running && signal != Signal::SIGKILL {
-        for process in processes::descendants(pid) {
-            send(id, process, signal)?;
-        }
-        return Ok(());
-    }
-    send(id, pid, signal)
-}
-
 /// `ps ID`: the host pids of a running container's processes (its init
 /// and every descendant); none while created or once stopped.
 pub fn ps(root: &Root, id: &str) -> Result<Vec<u32>> {
@@ -371,7 +348,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             return Err(wrong_status(&state, "delete"));
         }
         if let Some(pid) = state.pid {
-            send(id, pid, Signal::SIGKILL)?;
+            signals::send(id, pid, Signal::SIGKILL)?;
         }
     }
     // The holder writes the final state: let it finish before removing.
@@ -390,64 +367,6 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         // `run` removes its own container when its program ends.
         Err(Error::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
         removed => removed,
-    }
-}
-
-/// Whether the configuration asks for a terminal.
-fn needs_terminal(spec: &Spec) -> bool {
-    spec.process
-        .as_ref()
-        .is_some_and(|process| process.terminal)
-}
-
-fn no_console_socket(bundle: &Path) -> Error {
-    Error::Bundle {
-        bundle: bundle.to_path_buf(),
-        source: SpecError::field(
-            "process.terminal",
-            "a terminal needs a console socket: create --console-socket SOCKET",
-        ),
-    }
-}
-
-/// Makes `terminal` the standard streams of a process this runtime starts
-/// (the supervisor, a detached exec), which the program inherits.
-pub fn give_terminal(command: &mut HostCommand, terminal: OwnedFd) -> Result<()> {
-    let copy = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map_err(|e| Error::file("duplicate", Path::new("the terminal"), e))
-    };
-    command
-        .stdin(copy(&terminal)?)
-        .stdout(copy(&terminal)?)
-        .stderr(terminal);
-    Ok(())
-}
-
-/// `KILL`, `SIGKILL` or `9`.
-fn parse_signal(text: &str) -> Result<Signal> {
-    let invalid = || Error::InvalidSignal(text.to_string());
-    if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).map_err(|_| invalid());
-    }
-    let name = text.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") {
-        name
-    } else {
-        format!("SIG{name}")
-    };
-    Signal::from_str(&name).map_err(|_| invalid())
-}
-
-fn send(id: &str, pid: u32, signal: Signal) -> Result<()> {
-    let pid = Pid::from_raw(pid as i32);
-    match signal::kill(pid, signal) {
-        Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(errno) => Err(Error::Process {
-            what: "signal",
-            id: id.to_string(),
-            source: errno.into(),
-        }),
     }
 }
 
@@ -494,18 +413,4 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_are_names_or_numbers() {
-        assert_eq!(parse_signal("KILL").ok(), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("sigterm").ok(), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("10").ok(), Some(Signal::SIGUSR1));
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
-    }
 }

@@ -11,6 +11,7 @@ mod lifecycle;
 mod logging;
 mod lower;
 mod processes;
+mod signals;
 mod spec;
 mod state;
 
@@ -192,7 +193,7 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
         )?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
-        Verb::Kill { all, id, signal } => lifecycle::kill(&root, id, signal, *all)?,
+        Verb::Kill { all, id, signal } => signals::kill(&root, id, signal, *all)?,
         Verb::Ps { format, id } => {
             let pids = lifecycle::ps(&root, id)?;
             match format {
