@@ -6,10 +6,10 @@ use std::path::Path;
 
 use hakoniwa::seccomp::Filter;
 use hakoniwa::{
-    Cgroup, Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED,
-    PROC_READ_ONLY,
+    Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
 };
 
+use crate::cgroups;
 use crate::error::SpecError;
 use crate::spec::{self, Spec};
 
@@ -60,7 +60,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     mounts(&mut container, &spec.mounts, bundle)?;
     masked_paths(&mut container, &spec.linux)?;
     if let Some(resources) = &spec.linux.resources {
-        self::resources(&mut container, resources)?;
+        cgroups::lower(&mut container, resources)?;
     }
     process_command(container, process, &spec.linux)
 }
@@ -322,76 +322,6 @@ fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), Sp
     Ok(())
 }
 
-/// `linux.resources`, through the library's cgroup (made beneath the
-/// runtime's own; `linux.cgroupsPath` is not read): `memory.limit`,
-/// `memory.swap` (memory and swap together), `pids.limit`, `cpu.quota` over
-/// `cpu.period`, `cpu.shares`. Values that mean "no limit" (0, -1) set
-/// nothing. The devices rules are accepted without a devices cgroup: the
-/// library's devfs holds only `null zero full random urandom tty`, bound
-/// from the host, and no other device can be made. Any other knob is
-/// refused, naming it.
-fn resources(container: &mut Container, resources: &spec::Resources) -> Result<(), SpecError> {
-    let mut cgroup = Cgroup::new();
-    let mut limited = false;
-    let groups = [
-        ("memory", &resources.memory, &["limit", "swap"][..]),
-        ("cpu", &resources.cpu, &["quota", "period", "shares"][..]),
-        ("pids", &resources.pids, &["limit"][..]),
-    ];
-    for (group, knobs, known) in groups {
-        if let Some(unknown) = knobs.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(SpecError::field(
-                format!("linux.resources.{group}.{unknown}"),
-                "not supported yet",
-            ));
-        }
-    }
-    if let Some(other) = resources.other.keys().next() {
-        return Err(SpecError::field(
-            format!("linux.resources.{other}"),
-            "not supported yet",
-        ));
-    }
-    let number =
-        |group: &str, knobs: &serde_json::Map<String, serde_json::Value>, knob: &str| match knobs
-            .get(knob)
-        {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(value) => value
-                .as_i64()
-                .map(|n| u64::try_from(n).ok().filter(|n| *n > 0))
-                .ok_or_else(|| {
-                    SpecError::field(format!("linux.resources.{group}.{knob}"), "not an integer")
-                }),
-        };
-    if let Some(bytes) = number("memory", &resources.memory, "limit")? {
-        cgroup.memory(bytes);
-        limited = true;
-        if let Some(total) = number("memory", &resources.memory, "swap")? {
-            cgroup.memory_swap(total);
-        }
-    }
-    if let Some(count) = number("pids", &resources.pids, "limit")? {
-        cgroup.pids(count);
-        limited = true;
-    }
-    if let Some(quota) = number("cpu", &resources.cpu, "quota")? {
-        let period = number("cpu", &resources.cpu, "period")?.unwrap_or(100_000);
-        cgroup.cpus(quota as f64 / period as f64);
-        limited = true;
-    }
-    if let Some(shares) = number("cpu", &resources.cpu, "shares")? {
-        // cgroup v1's shares (1024 by default) as a weight (100 by
-        // default), as runc converts them.
-        cgroup.cpu_weight((shares * 100 / 1024).clamp(1, 10_000));
-        limited = true;
-    }
-    if limited {
-        container.cgroup(cgroup);
-    }
-    Ok(())
-}
-
 /// `process.user` and `process.capabilities`. hakoniwa gives the program
 /// one set: root gets `permitted`; any other user only what is also
 /// `ambient`, since `execve` clears the rest for a user that is not root
@@ -512,22 +442,6 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let error = lower_error(r#", "linux": {"readonlyPaths": ["/proc/sys", "/etc"]}"#);
         assert!(error.starts_with("linux.readonlyPaths[1]: "), "{error}");
-    }
-
-    #[test]
-    fn resources_not_applied_are_refused_by_name() {
-        let error = lower_error(r#", "linux": {"resources": {"blockIO": {"weight": 10}}}"#);
-        assert!(error.starts_with("linux.resources.blockIO: "), "{error}");
-        let error = lower_error(r#", "linux": {"resources": {"memory": {"reservation": 1}}}"#);
-        assert!(
-            error.starts_with("linux.resources.memory.reservation: "),
-            "{error}"
-        );
-        lower(
-            &spec(r#", "linux": {"resources": {"devices": [{"allow": false, "access": "rwm"}], "pids": {"limit": 0}}}"#),
-            Path::new("/bundle"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! containers are hakoniwa sandboxes.
 #![deny(unsafe_code)]
 
+mod cgroups;
 mod console;
 mod error;
 mod exec;
