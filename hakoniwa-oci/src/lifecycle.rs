@@ -63,7 +63,7 @@ impl Globals<'_> {
 /// for signal N, or the library's 125/126/127 for a setup failure.
 pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     let dir = root.container(id)?;
-    let (bundle, spec, mut program) = prepare(bundle)?;
+    let (bundle, spec, mut program) = prepare(bundle, None)?;
     if console::needs_terminal(&spec) {
         return Err(console::no_console_socket(&bundle));
     }
@@ -83,7 +83,8 @@ pub fn create(
     console_socket: Option<&Path>,
 ) -> Result<()> {
     let dir = root.container(id)?;
-    let (bundle, spec, program) = prepare(bundle)?;
+    // Checked without the terminal, which is made only once all else is.
+    let (bundle, spec, program) = prepare(bundle, None)?;
     program.command.dry_run().map_err(|source| Error::Sandbox {
         id: id.to_string(),
         source,
@@ -187,7 +188,12 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         log::debug!("container {id}: the start FIFO closed without a start");
         return Ok(0);
     }
-    let (bundle, spec, mut program) = prepare(bundle)?;
+    // The terminal `create` made is this process's standard input.
+    let console = std::fs::read_link("/proc/self/fd/0").ok();
+    let console = console
+        .as_deref()
+        .filter(|path| path.starts_with("/dev/pts/"));
+    let (bundle, spec, mut program) = prepare(bundle, console)?;
     let status = hold(&dir, &bundle, &spec, &mut program, std::process::id())?;
     log::debug!("container {id}: {}", status.reason);
     Ok(report(id, &status))
@@ -372,14 +378,14 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 
 /// Reads and maps the bundle: every configuration error surfaces here,
 /// naming the field, before anything exists.
-fn prepare(bundle: &Path) -> Result<(PathBuf, Spec, Program)> {
+fn prepare(bundle: &Path, console: Option<&Path>) -> Result<(PathBuf, Spec, Program)> {
     let bundle = std::path::absolute(bundle).map_err(|e| Error::file("resolve", bundle, e))?;
     let invalid = |source| Error::Bundle {
         bundle: bundle.clone(),
         source,
     };
     let spec = Spec::load(&bundle).map_err(invalid)?;
-    let program = lower::lower(&spec, &bundle).map_err(invalid)?;
+    let program = lower::lower(&spec, &bundle, console).map_err(invalid)?;
     Ok((bundle, spec, program))
 }
 

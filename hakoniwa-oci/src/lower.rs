@@ -21,8 +21,10 @@ pub struct Program {
 }
 
 /// Maps a container's configuration, whose relative paths are relative to
-/// `bundle`, onto a sandbox.
-pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
+/// `bundle`, onto a sandbox. `console` is the terminal made for it, when
+/// `process.terminal` asked for one: bound at `/dev/console`, as the
+/// specification requires.
+pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Program, SpecError> {
     let process = spec
         .process
         .as_ref()
@@ -58,6 +60,9 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
         container.hostname(hostname);
     }
     mounts(&mut container, &spec.mounts, bundle)?;
+    if let Some(console) = console.filter(|_| process.terminal) {
+        container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
+    }
     masked_paths(&mut container, &spec.linux)?;
     if let Some(resources) = &spec.linux.resources {
         cgroups::lower(&mut container, resources)?;
@@ -405,7 +410,7 @@ mod tests {
     }
 
     fn lower_error(extra: &str) -> String {
-        match lower(&spec(extra), Path::new("/bundle")) {
+        match lower(&spec(extra), Path::new("/bundle"), None) {
             Ok(_) => panic!("{extra} was accepted"),
             Err(error) => error.to_string(),
         }
@@ -438,6 +443,7 @@ mod tests {
         lower(
             &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/etc/shadow"], "readonlyPaths": ["/proc/sys", "/proc/asound"]}"#),
             Path::new("/bundle"),
+            None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let error = lower_error(r#", "linux": {"readonlyPaths": ["/proc/sys", "/etc"]}"#);
@@ -450,7 +456,7 @@ mod tests {
             "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
                         "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
         let spec = Spec::parse(text).expect("a valid spec");
-        let error = lower(&spec, Path::new("/b"))
+        let error = lower(&spec, Path::new("/b"), None)
             .err()
             .expect("refused")
             .to_string();

@@ -462,13 +462,14 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         assert!(podman.podman(&["rm", &id]).status.success());
 
         // -t: the program's streams are a terminal (conmon holds the other
-        // end), the controlling terminal of its session.
+        // end), the controlling terminal of its session, and /dev/console.
         let ran = podman.run(
             &["-t"],
             &[
                 "sh",
                 "-c",
-                "test -t 0 && test -t 1 && echo terminal; cut -d' ' -f7 /proc/self/stat",
+                "test -t 0 && test -t 1 && echo terminal; cut -d' ' -f7 /proc/self/stat; \
+                 test -c /dev/console && echo console",
             ],
         );
         let lines: Vec<&str> = ran
@@ -481,6 +482,8 @@ fn podman_runs_containers_with_hakoniwa_oci() {
             lines.get(1).is_some_and(|tty| *tty != "0"),
             "{podman:?}: no controlling terminal: {ran:?}"
         );
+        // The terminal is bound at /dev/console, as the specification asks.
+        assert_eq!(lines.get(2), Some(&"console"), "{podman:?}: {ran:?}");
 
         // podman exec: a second program in the running container, its exit
         // code, its own user (which keeps no capability) and environment.
