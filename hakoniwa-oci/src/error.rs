@@ -104,6 +104,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("container {id} has no program to enter: not started yet, or ended")]
+    NoProgram { id: String },
     #[error("container {id} did not start: {reason}")]
     NotStarted { id: String, reason: String },
 }

@@ -83,9 +83,9 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
             process?
         }
         None => {
-            let mut process = spec.process.clone().ok_or_else(|| Error::NotStarted {
-                id: request.id.to_string(),
-                reason: "its configuration has no process".to_string(),
+            let mut process = spec.process.clone().ok_or_else(|| Error::Bundle {
+                bundle: state.bundle.clone(),
+                source: SpecError::field("process", "missing: no process to take ARGS into"),
             })?;
             process.args = request.args.to_vec();
             process.terminal = request.tty;
@@ -103,9 +103,8 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
             ),
         });
     }
-    let program = wait_for_program(init).ok_or_else(|| Error::NotStarted {
+    let program = wait_for_program(init).ok_or_else(|| Error::NoProgram {
         id: request.id.to_string(),
-        reason: "its program is not running (yet, or any more)".to_string(),
     })?;
     let mut lowered =
         lower::lower_exec(&spec, &process, program).map_err(|source| Error::Bundle {
