@@ -97,6 +97,15 @@ pub enum Error {
         #[source]
         source: hakoniwa::Error,
     },
+    #[error("failed to {what} the console socket {}", socket.display())]
+    Console {
+        what: &'static str,
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container {id} has no program to enter: not started yet, or ended")]
+    NoProgram { id: String },
     #[error("container {id} did not start: {reason}")]
     NotStarted { id: String, reason: String },
 }

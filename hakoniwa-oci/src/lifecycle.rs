@@ -1,5 +1,5 @@
-//! The OCI verbs: `run`, `create` (with its supervisor), `start`, `state`,
-//! `kill`, `delete`.
+//! The container's life: `run`, `create` (with its supervisor), `start`,
+//! `state`, `ps`, `delete`.
 //!
 //! The library spawns a sandbox and runs its program in one step, so a
 //! `created` container is not yet a sandbox: `create` checks the whole
@@ -9,22 +9,24 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
-use std::str::FromStr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hakoniwa::{ExitKind, ExitStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 
+use crate::console;
 use crate::error::{Error, Result};
 use crate::lower::{self, Program};
+use crate::processes;
+use crate::signals;
 use crate::spec::Spec;
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
 
@@ -42,12 +44,29 @@ pub struct Globals<'a> {
     pub debug: bool,
 }
 
+impl Globals<'_> {
+    /// Adds these options to a command that runs this runtime again.
+    pub fn pass_to(&self, command: &mut HostCommand) {
+        command.arg("--root").arg(self.root);
+        if let Some(log) = self.log {
+            command.arg("--log").arg(log);
+        }
+        command.args(["--log-format", self.log_format]);
+        if self.debug {
+            command.arg("--debug");
+        }
+    }
+}
+
 /// `run --bundle DIR ID`: create, start, wait; the container is deleted
 /// when its program ends. Returns the exit code: the program's own, 128+N
 /// for signal N, or the library's 125/126/127 for a setup failure.
 pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     let dir = root.container(id)?;
-    let (bundle, spec, mut program) = prepare(bundle)?;
+    let (bundle, spec, mut program) = prepare(bundle, None)?;
+    if console::needs_terminal(&spec) {
+        return Err(console::no_console_socket(&bundle));
+    }
     dir.create()?;
     let ended = hold(&dir, &bundle, &spec, &mut program, std::process::id());
     dir.remove()?;
@@ -61,15 +80,22 @@ pub fn create(
     bundle: &Path,
     id: &str,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<()> {
     let dir = root.container(id)?;
-    let (bundle, spec, program) = prepare(bundle)?;
+    // Checked without the terminal, which is made only once all else is.
+    let (bundle, spec, program) = prepare(bundle, None)?;
     program.command.dry_run().map_err(|source| Error::Sandbox {
         id: id.to_string(),
         source,
     })?;
+    let terminal = match (console::needs_terminal(&spec), console_socket) {
+        (true, Some(socket)) => Some(console::hand_over(socket)?),
+        (true, None) => return Err(console::no_console_socket(&bundle)),
+        (false, _) => None,
+    };
     dir.create()?;
-    let created = start_supervisor(&dir, globals, &bundle, &spec, pid_file);
+    let created = start_supervisor(&dir, globals, &bundle, &spec, pid_file, terminal);
     if created.is_err() {
         // Nothing else was made yet: leave no trace of a failed create.
         dir.remove()?;
@@ -83,24 +109,21 @@ fn start_supervisor(
     bundle: &Path,
     spec: &Spec,
     pid_file: Option<&Path>,
+    terminal: Option<OwnedFd>,
 ) -> Result<()> {
     dir.make_start_fifo()?;
     let exe =
         std::env::current_exe().map_err(|e| Error::file("find", Path::new("/proc/self/exe"), e))?;
     let mut supervisor = HostCommand::new(&exe);
-    supervisor.arg("--root").arg(globals.root);
-    if let Some(log) = globals.log {
-        supervisor.arg("--log").arg(log);
-    }
-    supervisor.args(["--log-format", globals.log_format]);
-    if globals.debug {
-        supervisor.arg("--debug");
-    }
+    globals.pass_to(&mut supervisor);
     supervisor
         .arg("supervise")
         .arg("--bundle")
         .arg(bundle)
         .arg(&dir.id);
+    if let Some(terminal) = terminal {
+        console::give_terminal(&mut supervisor, terminal)?;
+    }
     let mut child = supervisor.spawn().map_err(|source| Error::Process {
         what: "start the supervisor of",
         id: dir.id.clone(),
@@ -143,8 +166,11 @@ fn record_created(
 }
 
 /// The hidden `supervise` verb: detached from `create`'s session, waits
-/// for `start`, then holds the sandbox until its program ends.
-pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<()> {
+/// for `start`, then holds the sandbox until its program ends, and exits
+/// as `run` would: engines (conmon, containerd's shim) wait for this
+/// process, the one in the pid file, and take its status for the
+/// container's.
+pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     // A new session: the engine's terminal and process group do not reach
     // the supervisor once `create` has returned.
     nix::unistd::setsid().map_err(|e| Error::Process {
@@ -160,12 +186,17 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<()> {
         .map_err(|e| Error::file("wait on", &fifo, e))?;
     if read == 0 {
         log::debug!("container {id}: the start FIFO closed without a start");
-        return Ok(());
+        return Ok(0);
     }
-    let (bundle, spec, mut program) = prepare(bundle)?;
+    // The terminal `create` made is this process's standard input.
+    let console = std::fs::read_link("/proc/self/fd/0").ok();
+    let console = console
+        .as_deref()
+        .filter(|path| path.starts_with("/dev/pts/"));
+    let (bundle, spec, mut program) = prepare(bundle, console)?;
     let status = hold(&dir, &bundle, &spec, &mut program, std::process::id())?;
     log::debug!("container {id}: {}", status.reason);
-    Ok(())
+    Ok(report(id, &status))
 }
 
 /// Spawns the sandbox, records it as running, waits for it, records it as
@@ -221,7 +252,7 @@ fn hold(
 }
 
 /// `start ID`: wakes the supervisor, then waits until it has spawned the
-/// sandbox (or failed to).
+/// sandbox (or could not).
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.container(id)?;
     let state = dir.load()?;
@@ -259,20 +290,19 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         let state = dir.load()?;
         match state.status {
             Status::Running => return Ok(()),
-            // The sandbox is gone but its holder is still writing how.
+            // Spawned (a pid was recorded) and already ended: started. How
+            // it ended — a program that could not be executed, a mount
+            // that failed — is its exit status (125/126/127) and message,
+            // as for a program that ran: an engine waits for it and deletes
+            // the container as usual.
+            Status::Stopped if state.pid.is_some() => return Ok(()),
+            // The holder is still writing whether the spawn failed.
             Status::Stopped
                 if state.hakoniwa.error.is_none()
-                    && state.hakoniwa.exit_code.is_none()
                     && state::is_alive(state.hakoniwa.holder)
                     && Instant::now() <= deadline =>
             {
                 thread::sleep(POLL_INTERVAL)
-            }
-            // A program that ran and already ended was started.
-            Status::Stopped
-                if state.hakoniwa.error.is_none() && state.hakoniwa.exit_code.is_some() =>
-            {
-                return Ok(())
             }
             Status::Stopped => {
                 return Err(Error::NotStarted {
@@ -300,17 +330,18 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
     Ok(serde_json::to_string_pretty(&state).expect("a state serializes"))
 }
 
-/// `kill ID [SIGNAL]`: to the supervisor while `created` (which ends the
-/// container), to the sandbox's init while `running` (which passes it to
-/// the program; SIGKILL ends the whole sandbox).
-pub fn kill(root: &Root, id: &str, signal: &str) -> Result<()> {
-    let signal = parse_signal(signal)?;
+/// `ps ID`: the host pids of a running container's processes (its init
+/// and every descendant); none while created or once stopped.
+pub fn ps(root: &Root, id: &str) -> Result<Vec<u32>> {
     let state = root.container(id)?.load()?;
-    let pid = match (state.status, state.pid) {
-        (Status::Created | Status::Running, Some(pid)) => pid,
-        _ => return Err(wrong_status(&state, "signal")),
-    };
-    send(id, pid, signal)
+    Ok(match (state.status, state.pid) {
+        (Status::Running, Some(init)) => {
+            let mut pids = vec![init];
+            pids.extend(processes::descendants(init));
+            pids
+        }
+        _ => Vec::new(),
+    })
 }
 
 /// `delete [--force] ID`: removes a stopped container's state; with
@@ -323,7 +354,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             return Err(wrong_status(&state, "delete"));
         }
         if let Some(pid) = state.pid {
-            send(id, pid, Signal::SIGKILL)?;
+            signals::send(id, pid, Signal::SIGKILL)?;
         }
     }
     // The holder writes the final state: let it finish before removing.
@@ -345,48 +376,21 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
 }
 
-/// `KILL`, `SIGKILL` or `9`.
-fn parse_signal(text: &str) -> Result<Signal> {
-    let invalid = || Error::InvalidSignal(text.to_string());
-    if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).map_err(|_| invalid());
-    }
-    let name = text.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") {
-        name
-    } else {
-        format!("SIG{name}")
-    };
-    Signal::from_str(&name).map_err(|_| invalid())
-}
-
-fn send(id: &str, pid: u32, signal: Signal) -> Result<()> {
-    let pid = Pid::from_raw(pid as i32);
-    match signal::kill(pid, signal) {
-        Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(errno) => Err(Error::Process {
-            what: "signal",
-            id: id.to_string(),
-            source: errno.into(),
-        }),
-    }
-}
-
 /// Reads and maps the bundle: every configuration error surfaces here,
 /// naming the field, before anything exists.
-fn prepare(bundle: &Path) -> Result<(PathBuf, Spec, Program)> {
+fn prepare(bundle: &Path, console: Option<&Path>) -> Result<(PathBuf, Spec, Program)> {
     let bundle = std::path::absolute(bundle).map_err(|e| Error::file("resolve", bundle, e))?;
     let invalid = |source| Error::Bundle {
         bundle: bundle.clone(),
         source,
     };
     let spec = Spec::load(&bundle).map_err(invalid)?;
-    let program = lower::lower(&spec, &bundle).map_err(invalid)?;
+    let program = lower::lower(&spec, &bundle, console).map_err(invalid)?;
     Ok((bundle, spec, program))
 }
 
 /// Prints why a program did not run, and returns the exit code.
-fn report(id: &str, status: &ExitStatus) -> i32 {
+pub fn report(id: &str, status: &ExitStatus) -> i32 {
     if let ExitKind::SetupFailed(error) = &status.kind {
         log::error!("container {id}: {error}");
         eprintln!("hakoniwa-oci: container {id}: {error}");
@@ -397,7 +401,7 @@ fn report(id: &str, status: &ExitStatus) -> i32 {
     status.code
 }
 
-fn wrong_status(state: &State, action: &'static str) -> Error {
+pub fn wrong_status(state: &State, action: &'static str) -> Error {
     Error::WrongStatus {
         id: state.id.clone(),
         status: state.status,
@@ -415,18 +419,4 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_are_names_or_numbers() {
-        assert_eq!(parse_signal("KILL").ok(), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("sigterm").ok(), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("10").ok(), Some(Signal::SIGUSR1));
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
-    }
 }

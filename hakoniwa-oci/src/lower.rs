@@ -9,6 +9,7 @@ use hakoniwa::{
     Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
 };
 
+use crate::cgroups;
 use crate::error::SpecError;
 use crate::spec::{self, Spec};
 
@@ -20,8 +21,10 @@ pub struct Program {
 }
 
 /// Maps a container's configuration, whose relative paths are relative to
-/// `bundle`, onto a sandbox.
-pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
+/// `bundle`, onto a sandbox. `console` is the terminal made for it, when
+/// `process.terminal` asked for one: bound at `/dev/console`, as the
+/// specification requires.
+pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Program, SpecError> {
     let process = spec
         .process
         .as_ref()
@@ -30,15 +33,8 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
         .root
         .as_ref()
         .ok_or_else(|| SpecError::field("root", "missing: no root filesystem"))?;
-    let program = process
-        .args
-        .first()
-        .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
-    if process.terminal {
-        return Err(SpecError::field(
-            "process.terminal",
-            "a terminal (console socket) is not supported yet",
-        ));
+    if process.args.is_empty() {
+        return Err(SpecError::field("process.args", "empty: nothing to run"));
     }
 
     // Order matters only within the mounts, which the library applies in
@@ -50,24 +46,69 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     if !root.readonly {
         container.runctl(Runctl::RootdirRW);
     }
-    if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+    // A uts namespace joined by path keeps its hostname (a pod's).
+    let joins_uts = spec
+        .linux
+        .namespaces
+        .iter()
+        .any(|n| n.kind == "uts" && n.path.is_some());
+    if let Some(hostname) = spec
+        .hostname
+        .as_deref()
+        .filter(|h| !h.is_empty() && !joins_uts)
+    {
         container.hostname(hostname);
     }
     mounts(&mut container, &spec.mounts, bundle)?;
-    masked_paths(&spec.linux, &spec.mounts)?;
+    if let Some(console) = console.filter(|_| process.terminal) {
+        container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
+    }
+    masked_paths(&mut container, &spec.linux)?;
+    if let Some(resources) = &spec.linux.resources {
+        cgroups::lower(&mut container, resources)?;
+    }
+    process_command(container, process, &spec.linux)
+}
+
+/// Maps `process` (from `exec --process`, or the configuration's own with
+/// other arguments) onto a program that enters the running container
+/// through process `pid`: its namespaces, the configuration's seccomp
+/// filter, the process's identity and limits.
+pub fn lower_exec(spec: &Spec, process: &spec::Process, pid: u32) -> Result<Program, SpecError> {
+    if process.args.is_empty() {
+        return Err(SpecError::field("process.args", "empty: nothing to run"));
+    }
+    let mut container = Container::empty();
+    container.enter(pid);
+    process_command(container, process, &spec.linux)
+}
+
+/// The part of the mapping a container's program and an `exec` share: the
+/// identity, limits, privileges and seccomp filter of `process`, then the
+/// command itself.
+fn process_command(
+    mut container: Container,
+    process: &spec::Process,
+    linux: &spec::Linux,
+) -> Result<Program, SpecError> {
     identity(&mut container, process);
     rlimits(&mut container, &process.rlimits)?;
+    // The terminal itself comes from the console socket (console.rs): it
+    // is the standard streams the program inherits.
+    if process.terminal {
+        container.runctl(Runctl::TerminalSession);
+    }
     if !process.no_new_privileges {
         container.runctl(Runctl::AllowNewPrivs);
     }
-    match &spec.linux.seccomp {
+    match &linux.seccomp {
         Some(profile) => seccomp(&mut container, profile)?,
         None => {
             container.seccomp_unconfined();
         }
     }
 
-    let mut command = container.command(program);
+    let mut command = container.command(&process.args[0]);
     command.args(&process.args[1..]);
     for (index, entry) in process.env.iter().enumerate() {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
@@ -85,16 +126,12 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     })
 }
 
-/// `linux.namespaces`: a new instance of each one listed.
+/// `linux.namespaces`: a new instance of each one listed, or, with a
+/// `path`, that one joined (network, ipc, uts and cgroup: a pod's, or
+/// podman's network namespace).
 fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
     for (index, namespace) in linux.namespaces.iter().enumerate() {
         let field = format!("linux.namespaces[{index}]");
-        if namespace.path.is_some() {
-            return Err(SpecError::field(
-                format!("{field}.path"),
-                "joining an existing namespace is not supported yet",
-            ));
-        }
         let kind = match namespace.kind.as_str() {
             "cgroup" => Namespace::Cgroup,
             "ipc" => Namespace::Ipc,
@@ -110,7 +147,23 @@ fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), Spec
                 ))
             }
         };
-        container.unshare(kind);
+        match (&namespace.path, kind) {
+            (None, _) => {
+                container.unshare(kind);
+            }
+            (
+                Some(path),
+                Namespace::Network | Namespace::Ipc | Namespace::Uts | Namespace::Cgroup,
+            ) => {
+                container.join(kind, path);
+            }
+            (Some(_), _) => {
+                return Err(SpecError::field(
+                    format!("{field}.path"),
+                    "joining an existing mount, pid or user namespace is not supported yet",
+                ))
+            }
+        }
     }
     Ok(())
 }
@@ -137,13 +190,17 @@ fn id_maps(container: &mut Container, linux: &spec::Linux) {
 }
 
 /// `mounts`, in order. `/dev` as a tmpfs becomes the library's devfs,
-/// which brings its own `/dev/pts` and `/dev/shm`.
+/// which brings its own `/dev/pts` and `/dev/shm`. A `sysfs` becomes a
+/// read-only bind of the host's `/sys` (what runc and crun fall back to
+/// when a new sysfs cannot be mounted); a `cgroup` under it is then the
+/// host's hierarchy, read-only.
 fn mounts(
     container: &mut Container,
     mounts: &[spec::Mount],
     bundle: &Path,
 ) -> Result<(), SpecError> {
     let mut devfs = false;
+    let mut sysfs: Option<&str> = None;
     for (index, mount) in mounts.iter().enumerate() {
         let field = format!("mounts[{index}]");
         let destination = mount.destination.as_str();
@@ -164,6 +221,7 @@ fn mounts(
                 ))
             }
         };
+        let under_sysfs = sysfs.is_some_and(|sys| Path::new(destination).starts_with(sys));
         match kind {
             "bind" => {
                 let source = mount.source.as_ref().ok_or_else(|| {
@@ -171,7 +229,7 @@ fn mounts(
                 })?;
                 let source = bundle.join(source);
                 let source = path_str(&source, &format!("{field}.source"))?;
-                if mount.options.iter().any(|o| o == "ro") {
+                if read_only(mount) {
                     container.bindmount_ro(source, destination);
                 } else {
                     container.bindmount_rw(source, destination);
@@ -188,6 +246,14 @@ fn mounts(
             "proc" => {
                 container.procfsmount(destination);
             }
+            "sysfs" => {
+                sysfs = Some(destination);
+                container.bindmount_ro("/sys", destination);
+            }
+            "cgroup" | "cgroup2" if under_sysfs && read_only(mount) => {}
+            "mqueue" => {
+                container.mqueuemount(destination);
+            }
             "devpts" if devfs && destination == "/dev/pts" => {}
             other => {
                 return Err(SpecError::field(
@@ -198,6 +264,11 @@ fn mounts(
         }
     }
     Ok(())
+}
+
+/// Whether a mount asks to be read-only.
+fn read_only(mount: &spec::Mount) -> bool {
+    mount.options.iter().any(|o| o == "ro")
 }
 
 /// `size=`, `mode=` and `nr_inodes=` of a tmpfs; the flags (`nosuid`,
@@ -229,39 +300,37 @@ fn parse_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(unit)
 }
 
-/// `linux.maskedPaths` and `linux.readonlyPaths`: the library already hides
-/// or protects runc's default entries of every `/proc` it mounts, and it
-/// never mounts a sysfs, so those under `/sys` have nothing to act on.
-/// Others cannot be honoured yet.
-fn masked_paths(linux: &spec::Linux, mounts: &[spec::Mount]) -> Result<(), SpecError> {
-    let sysfs = mounts.iter().any(|m| m.kind.as_deref() == Some("sysfs"));
-    let lists = [
-        ("linux.maskedPaths", &linux.masked_paths, &PROC_MASKED[..]),
-        (
-            "linux.readonlyPaths",
-            &linux.readonly_paths,
-            &PROC_READ_ONLY[..],
-        ),
-    ];
-    for (name, paths, built_in) in lists {
-        for (index, path) in paths.iter().enumerate() {
-            let covered = match path.strip_prefix("/proc/") {
-                Some(entry) => built_in.contains(&entry),
-                None => path.starts_with("/sys/") && !sysfs,
-            };
-            if !covered {
-                return Err(SpecError::field(
-                    format!("{name}[{index}]"),
-                    format!("{path} is not among the /proc entries hakoniwa handles; other paths are not supported yet"),
-                ));
-            }
+/// `linux.maskedPaths` and `linux.readonlyPaths`. The library already
+/// hides or protects the `/proc` entries that reach the host kernel in
+/// every `/proc` it mounts; other masked paths are hidden with
+/// `Container::mask`. A read-only path beyond those entries cannot be
+/// honoured yet.
+fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
+    let built_in = |path: &str, list: &[&str]| {
+        path.strip_prefix("/proc/")
+            .is_some_and(|entry| list.contains(&entry))
+    };
+    for path in &linux.masked_paths {
+        if !built_in(path, &PROC_MASKED) {
+            container.mask(path);
+        }
+    }
+    for (index, path) in linux.readonly_paths.iter().enumerate() {
+        // Hidden is stronger than read-only.
+        if !built_in(path, &PROC_READ_ONLY) && !built_in(path, &PROC_MASKED) {
+            return Err(SpecError::field(
+                format!("linux.readonlyPaths[{index}]"),
+                format!("{path} is not among the /proc entries hakoniwa protects; other paths are not supported yet"),
+            ));
         }
     }
     Ok(())
 }
 
-/// `process.user` and `process.capabilities`: the program gets the
-/// `permitted` set (hakoniwa does not keep the five sets apart).
+/// `process.user` and `process.capabilities`. hakoniwa gives the program
+/// one set: root gets `permitted`; any other user only what is also
+/// `ambient`, since `execve` clears the rest for a user that is not root
+/// (`capabilities(7)`), as it does under runc.
 fn identity(container: &mut Container, process: &spec::Process) {
     let user = &process.user;
     let supplementary: Vec<String> = user.additional_gids.iter().map(u32::to_string).collect();
@@ -273,7 +342,11 @@ fn identity(container: &mut Container, process: &spec::Process) {
     );
     container.cap_drop("ALL");
     if let Some(capabilities) = &process.capabilities {
-        for capability in &capabilities.permitted {
+        let kept = capabilities
+            .permitted
+            .iter()
+            .filter(|name| user.uid == 0 || capabilities.ambient.contains(name));
+        for capability in kept {
             container.cap_add(capability);
         }
     }
@@ -337,7 +410,7 @@ mod tests {
     }
 
     fn lower_error(extra: &str) -> String {
-        match lower(&spec(extra), Path::new("/bundle")) {
+        match lower(&spec(extra), Path::new("/bundle"), None) {
             Ok(_) => panic!("{extra} was accepted"),
             Err(error) => error.to_string(),
         }
@@ -353,27 +426,28 @@ mod tests {
 
     #[test]
     fn an_unsupported_mount_names_its_index() {
-        let error = lower_error(r#", "mounts": [{"destination": "/sys", "type": "sysfs"}]"#);
+        let error = lower_error(r#", "mounts": [{"destination": "/x", "type": "nfs"}]"#);
         assert!(error.starts_with("mounts[0].type: "), "{error}");
     }
 
     #[test]
-    fn joining_a_namespace_is_refused() {
+    fn joining_a_pid_namespace_is_refused() {
         let error = lower_error(
-            r#", "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}]}"#,
+            r#", "linux": {"namespaces": [{"type": "network"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}"#,
         );
         assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
     }
 
     #[test]
-    fn the_default_proc_masks_are_accepted_others_are_not() {
+    fn read_only_paths_beyond_the_default_proc_entries_are_refused() {
         lower(
-            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/sys/firmware"], "readonlyPaths": ["/proc/sys"]}"#),
+            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/etc/shadow"], "readonlyPaths": ["/proc/sys", "/proc/asound"]}"#),
             Path::new("/bundle"),
+            None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let error = lower_error(r#", "linux": {"maskedPaths": ["/etc/shadow"]}"#);
-        assert!(error.starts_with("linux.maskedPaths[0]: "), "{error}");
+        let error = lower_error(r#", "linux": {"readonlyPaths": ["/proc/sys", "/etc"]}"#);
+        assert!(error.starts_with("linux.readonlyPaths[1]: "), "{error}");
     }
 
     #[test]
@@ -382,7 +456,7 @@ mod tests {
             "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
                         "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
         let spec = Spec::parse(text).expect("a valid spec");
-        let error = lower(&spec, Path::new("/b"))
+        let error = lower(&spec, Path::new("/b"), None)
             .err()
             .expect("refused")
             .to_string();

@@ -3,10 +3,16 @@
 //! containers are hakoniwa sandboxes.
 #![deny(unsafe_code)]
 
+mod cgroups;
+mod console;
 mod error;
+mod exec;
+mod features;
 mod lifecycle;
 mod logging;
 mod lower;
+mod processes;
+mod signals;
 mod spec;
 mod state;
 
@@ -40,6 +46,11 @@ struct Cli {
     /// Log each step, not only warnings and errors
     #[arg(long, global = true)]
     debug: bool,
+    /// Accepted for engines that pass it (podman with cgroup_manager =
+    /// "systemd"): this runtime does not apply linux.resources yet, with
+    /// either cgroup manager
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -61,6 +72,10 @@ enum Verb {
         /// Write the pid of the container's process to FILE
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
+        /// Send the master end of the container's terminal to this Unix
+        /// socket (when process.terminal is true)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Run the program of a created container
@@ -69,15 +84,55 @@ enum Verb {
     State { id: String },
     /// Send a signal (name or number; TERM by default)
     Kill {
+        /// Every process of the container, not only its program
+        #[arg(short, long)]
+        all: bool,
         id: String,
         #[arg(default_value = "TERM")]
         signal: String,
     },
+    /// List the host pids of a running container's processes
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
+        format: PsFormat,
+        id: String,
+    },
+    /// Print what this runtime supports, as JSON (the runtime
+    /// specification's features document)
+    Features,
     /// Remove a stopped container (with --force, kill it first)
     Delete {
         #[arg(short, long)]
         force: bool,
         id: String,
+    },
+    /// Run one more program in a running container
+    Exec {
+        /// The process to run, as JSON (the `process` object of a
+        /// configuration); without it, the container's own with ARGS
+        #[arg(short, long, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Return once the program is started; the pid file names the
+        /// process that waits for it and exits with its status
+        #[arg(short, long)]
+        detach: bool,
+        /// Write the pid of that process to FILE
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Give the program a terminal (process.terminal, with --process)
+        #[arg(short, long)]
+        tty: bool,
+        /// Send the master end of the program's terminal to this Unix
+        /// socket
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// The detached copy of `exec`
+        #[arg(long, hide = true)]
+        held: bool,
+        id: String,
+        /// The program and its arguments, without --process
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The process `create` leaves behind to hold the container
     #[command(hide = true)]
@@ -86,6 +141,15 @@ enum Verb {
         bundle: PathBuf,
         id: String,
     },
+}
+
+/// How `ps` prints.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PsFormat {
+    /// A `PID` header, then one pid a line.
+    Table,
+    /// A JSON array of pids (what containerd's shim reads).
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -106,27 +170,68 @@ fn main() -> ExitCode {
 /// Runs the verb; returns the exit code.
 fn execute(cli: &Cli) -> Result<i32, Error> {
     let root = Root::new(cli.root.clone())?;
+    let log_format = cli.log_format.to_possible_value();
+    let globals = Globals {
+        root: root.dir(),
+        log: cli.log.as_deref(),
+        log_format: log_format.as_ref().map_or("text", |v| v.get_name()),
+        debug: cli.debug,
+    };
     match &cli.verb {
         Verb::Run { bundle, id } => return lifecycle::run(&root, bundle, id),
         Verb::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
-        } => {
-            let log_format = cli.log_format.to_possible_value();
-            let globals = Globals {
-                root: root.dir(),
-                log: cli.log.as_deref(),
-                log_format: log_format.as_ref().map_or("text", |v| v.get_name()),
-                debug: cli.debug,
-            };
-            lifecycle::create(&root, &globals, bundle, id, pid_file.as_deref())?;
-        }
+        } => lifecycle::create(
+            &root,
+            &globals,
+            bundle,
+            id,
+            pid_file.as_deref(),
+            console_socket.as_deref(),
+        )?,
         Verb::Start { id } => lifecycle::start(&root, id)?,
         Verb::State { id } => println!("{}", lifecycle::state(&root, id)?),
-        Verb::Kill { id, signal } => lifecycle::kill(&root, id, signal)?,
+        Verb::Kill { all, id, signal } => signals::kill(&root, id, signal, *all)?,
+        Verb::Ps { format, id } => {
+            let pids = lifecycle::ps(&root, id)?;
+            match format {
+                PsFormat::Json => println!("{}", serde_json::json!(pids)),
+                PsFormat::Table => {
+                    println!("PID");
+                    for pid in pids {
+                        println!("{pid}");
+                    }
+                }
+            }
+        }
+        Verb::Features => println!("{}", features::features()),
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,
-        Verb::Supervise { bundle, id } => lifecycle::supervise(&root, bundle, id)?,
+        Verb::Exec {
+            process,
+            detach,
+            pid_file,
+            tty,
+            console_socket,
+            held,
+            id,
+            args,
+        } => {
+            let request = exec::Request {
+                id,
+                process: process.as_deref(),
+                args,
+                detach: *detach,
+                pid_file: pid_file.as_deref(),
+                tty: *tty,
+                console_socket: console_socket.as_deref(),
+                held: *held,
+            };
+            return exec::exec(&root, &globals, &request);
+        }
+        Verb::Supervise { bundle, id } => return lifecycle::supervise(&root, bundle, id),
     }
     Ok(0)
 }

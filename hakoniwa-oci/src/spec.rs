@@ -30,7 +30,7 @@ pub struct Spec {
 }
 
 /// The program the container runs.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Process {
     #[serde(default)]
@@ -49,7 +49,7 @@ pub struct Process {
 }
 
 /// The program's identity inside the container.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub uid: u32,
@@ -59,16 +59,19 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
-/// The capability sets, by name (`CAP_SYS_ADMIN`): only `permitted` is
-/// read, as hakoniwa gives the program one set.
-#[derive(Debug, Default, Deserialize)]
+/// The capability sets, by name (`CAP_SYS_ADMIN`): `permitted`, and
+/// `ambient`, which decides what a program that is not root keeps across
+/// `execve`; hakoniwa gives the program one set.
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct Capabilities {
     #[serde(default)]
     pub permitted: Vec<String>,
+    #[serde(default)]
+    pub ambient: Vec<String>,
 }
 
 /// A `setrlimit(2)` limit (`RLIMIT_NOFILE`).
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct Rlimit {
     #[serde(rename = "type")]
     pub kind: String,
@@ -108,9 +111,31 @@ pub struct Linux {
     /// Kept as JSON: the library parses the OCI/Docker seccomp format.
     pub seccomp: Option<serde_json::Value>,
     #[serde(default)]
+    pub resources: Option<Resources>,
+    #[serde(default)]
     pub masked_paths: Vec<String>,
     #[serde(default)]
     pub readonly_paths: Vec<String>,
+}
+
+/// `linux.resources`: the cgroup limits. Kept as JSON objects, so that a
+/// knob this runtime does not apply is named in the error, not dropped.
+#[derive(Debug, Default, Deserialize)]
+pub struct Resources {
+    #[serde(default)]
+    pub memory: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub cpu: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub pids: serde_json::Map<String, serde_json::Value>,
+    /// The devices cgroup's rules: accepted, not applied (see
+    /// `lower::resources`); named here so they are not among `other`.
+    #[serde(default, rename = "devices")]
+    pub _devices: Vec<serde_json::Value>,
+    /// Everything else (`blockIO`, `hugepageLimits`, `network`, `rdma`,
+    /// `unified`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A namespace to create (or, with `path`, to join).
@@ -130,6 +155,21 @@ pub struct IdMapping {
     #[serde(rename = "hostID")]
     pub host_id: u32,
     pub size: u32,
+}
+
+impl Process {
+    /// Reads and parses a process file (`exec --process`): the `process`
+    /// object of a configuration; a parse error names the field.
+    pub fn load(path: &Path) -> Result<Process, SpecError> {
+        let text = fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let deserializer = &mut serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|error| SpecError::field(error.path().to_string(), error.inner().to_string()))
+            .map_err(|error| error.in_file(path))
+    }
 }
 
 impl Spec {

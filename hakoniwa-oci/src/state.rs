@@ -81,12 +81,15 @@ pub struct Root {
 }
 
 impl Root {
-    /// `--root DIR`, or the default: `/run/hakoniwa-oci` for root,
-    /// `$XDG_RUNTIME_DIR/hakoniwa-oci` for anyone else.
+    /// `--root DIR`, or the default: `/run/hakoniwa-oci` for the host's
+    /// root, `$XDG_RUNTIME_DIR/hakoniwa-oci` for anyone else — including
+    /// root of a user namespace, as rootless podman calls its runtime.
     pub fn new(dir: Option<PathBuf>) -> Result<Root> {
         let dir = match dir {
             Some(dir) => dir,
-            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/hakoniwa-oci"),
+            None if nix::unistd::geteuid().is_root() && in_initial_user_namespace() => {
+                PathBuf::from("/run/hakoniwa-oci")
+            }
             None => std::env::var_os("XDG_RUNTIME_DIR")
                 .filter(|d| !d.is_empty())
                 .map(|d| Path::new(&d).join("hakoniwa-oci"))
@@ -180,6 +183,17 @@ impl ContainerDir {
         fs::remove_dir_all(&self.dir).map_err(|e| Error::file("remove", &self.dir, e))
     }
 
+    /// A new name for the process file a detached `exec` hands to its
+    /// copy (which removes it once read; `delete` removes what is left).
+    pub fn exec_process_file(&self) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        self.dir
+            .join(format!("exec-{}-{nanos}.json", std::process::id()))
+    }
+
     /// The FIFO `start` writes to, made by `create`.
     pub fn start_fifo(&self) -> PathBuf {
         self.dir.join(START_FIFO)
@@ -196,6 +210,13 @@ impl ContainerDir {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::file("create the FIFO", &path, e))
     }
+}
+
+/// Whether this process is in the host's user namespace: its uid map is
+/// the identity over every id (`user_namespaces(7)`).
+fn in_initial_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// Whether `pid` is a process that has not exited (a zombie has).

@@ -93,6 +93,10 @@ pub(crate) enum Mount {
     Devfs { target: PathBuf },
     /// A `/proc` of the sandbox's pid namespace.
     Procfs { target: PathBuf },
+    /// The POSIX message queues of the sandbox's ipc namespace.
+    Mqueue { target: PathBuf },
+    /// What is at `target` (if anything), hidden.
+    Mask { target: PathBuf },
     /// A symbolic link `link -> original`.
     Symlink { original: PathBuf, link: PathBuf },
 }
@@ -197,6 +201,12 @@ pub enum Runctl {
     /// terminal even where the kernel allows `TIOCSTI`, and gives up job
     /// control (Ctrl-Z, Ctrl-C from the terminal go to the caller only).
     NewSession,
+    /// Starts the program in a new session whose controlling terminal is
+    /// its standard input, which must be a terminal (`setsid`, then
+    /// `TIOCSCTTY`): for a terminal made for the program, such as the one
+    /// an OCI runtime hands to a container engine through a console
+    /// socket — not for the caller's own, which is its session's.
+    TerminalSession,
     /// Reads the program's peak virtual and resident memory (`VmPeak`,
     /// `VmHWM` of `/proc/PID/status`) at the moment it exits, into
     /// [`ExitStatus::proc_pid_status`](crate::ExitStatus). The sandbox's
@@ -298,6 +308,10 @@ pub struct Container {
     pub(crate) pasta: Option<Pasta>,
     /// The sandbox's cgroup limits; `None`: no cgroup of its own.
     pub(crate) cgroup: Option<Cgroup>,
+    /// The process whose namespaces the program joins, if any.
+    pub(crate) enter: Option<u32>,
+    /// Namespaces joined by path instead of created.
+    pub(crate) joins: Vec<(Namespace, PathBuf)>,
 }
 
 impl Default for Container {
@@ -343,6 +357,8 @@ impl Container {
             seccomp: Seccomp::Unconfined,
             pasta: None,
             cgroup: None,
+            enter: None,
+            joins: Vec::new(),
         }
     }
 
@@ -527,6 +543,53 @@ impl Container {
         self.mounts.push(Mount::Procfs {
             target: container.into(),
         });
+        self
+    }
+
+    /// Mounts the POSIX message queues of the sandbox's ipc namespace at
+    /// `container` (`nosuid,nodev,noexec`; see `mq_overview(7)`). Queues
+    /// work without it; the mount lists them as files. It needs a new ipc
+    /// namespace (`Namespace::Ipc`) when the sandbox has a user namespace.
+    pub fn mqueuemount(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::Mqueue {
+            target: container.into(),
+        });
+        self
+    }
+
+    /// Hides what the sandbox has at `container` once the mounts are in
+    /// place, if anything: an empty read-only tmpfs over a directory, the
+    /// host's `/dev/null` over a file (as the `/proc` entries that reach the
+    /// host kernel are hidden). A path that does not exist is left alone.
+    pub fn mask(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::Mask {
+            target: container.into(),
+        });
+        self
+    }
+
+    /// Joins the namespace at `path` (a `/proc/PID/ns/*` file, or a bind
+    /// mount of one, such as `/run/netns/NAME`) instead of creating one:
+    /// the network, ipc, uts or cgroup namespace of a pod, say. The others
+    /// the container asks for are new as usual. Joining needs the
+    /// capabilities of the namespace's owner (root, for the host's), which
+    /// a sandbox that has its own user namespace no longer holds.
+    pub fn join(&mut self, namespace: Namespace, path: impl AsRef<Path>) -> &mut Self {
+        self.joins.push((namespace, path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Runs the program in the namespaces of process `pid` — the program
+    /// of another sandbox, say (its init is not dumpable: only root may
+    /// open its namespaces) — instead of new ones: an OCI runtime's `exec`.
+    /// No namespace is created and no root is built (the joined mount
+    /// namespace has its own), so the container may have no namespace,
+    /// mount, root directory, hostname, network or cgroup of its own; the
+    /// program's identity, capabilities, limits, landlock and seccomp apply
+    /// as usual. Init runs outside the joined pid namespace: when it ends,
+    /// the program is not killed with it.
+    pub fn enter(&mut self, pid: u32) -> &mut Self {
+        self.enter = Some(pid);
         self
     }
 

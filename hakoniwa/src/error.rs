@@ -103,6 +103,45 @@ pub enum Error {
         /// The hard limit.
         hard: u64,
     },
+    /// A namespace of the process to enter cannot be opened.
+    #[error("failed to open the {namespace} namespace of process {pid}")]
+    EnterNamespace {
+        /// The process.
+        pid: u32,
+        /// The namespace's name in `/proc/PID/ns`.
+        namespace: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A namespace to join cannot be opened.
+    #[error("failed to open the {namespace} namespace at {}", path.display())]
+    JoinNamespace {
+        /// Which namespace.
+        namespace: crate::Namespace,
+        /// The file given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A namespace that cannot be joined by path, or is asked for twice.
+    #[error("cannot join the {namespace} namespace by path: {reason}")]
+    Join {
+        /// Which namespace.
+        namespace: crate::Namespace,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A container that enters a process's namespaces asks for something
+    /// of its own that entering excludes.
+    #[error("a container entering process {pid} cannot also have {what}")]
+    EnterWith {
+        /// The process.
+        pid: u32,
+        /// What it asked for.
+        what: &'static str,
+    },
     /// A mount needs a mount namespace, which the container does not have.
     #[error("mounts need a new mount namespace, and the container shares the caller's")]
     MountsWithoutNamespace,

@@ -29,6 +29,7 @@ mod child;
 mod command;
 mod container;
 mod diagnose;
+mod enter;
 mod error;
 mod idmap;
 pub mod landlock;

@@ -278,6 +278,11 @@ fn mount_at(
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None,
         ),
+        StepKind::Mqueue => fs(
+            c"mqueue",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        ),
         StepKind::Devpts { options } => fs(
             c"devpts",
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,

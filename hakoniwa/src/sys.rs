@@ -572,6 +572,15 @@ pub(crate) fn raw_syscall(nr: u32, args: [u64; 6]) -> i64 {
     }
 }
 
+/// Makes the terminal open on `fd` the controlling terminal of this
+/// process's session (`TIOCSCTTY`, `ioctl_tty(2)`), without stealing one
+/// that is another session's.
+pub(crate) fn set_controlling_terminal(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal), no
+    // pointer; an fd that is not a terminal fails with ENOTTY.
+    Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
 /// Sets `IFF_UP` on the loopback device `lo` of the current network
 /// namespace (`SIOCSIFFLAGS`, as `ip link set lo up` does).
 pub(crate) fn bring_loopback_up() -> Result<(), Errno> {

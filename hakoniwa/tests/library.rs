@@ -372,3 +372,170 @@ fn the_default_seccomp_filter_and_one_built_in_code() {
         assert!(stderr.contains("Operation not permitted"), "{stderr}");
     });
 }
+
+#[test]
+fn an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name() {
+    both_ways(
+        "an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name",
+        || {
+            let mut container = container();
+            // An mqueue belongs to an ipc namespace the sandbox owns.
+            container
+                .unshare(Namespace::Ipc)
+                .devfsmount("/dev")
+                .mqueuemount("/dev/mqueue")
+                .mask("/usr/share")
+                .mask("/etc/passwd")
+                .mask("/no/such/path");
+            let output = container
+                .command("sh")
+                .args([
+                    "-c",
+                    "grep -c ' /dev/mqueue mqueue ' /proc/self/mounts; \
+                     ls -A /usr/share | wc -l; wc -c < /etc/passwd; \
+                     touch /usr/share/x 2>/dev/null || echo refused",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(stdout, "1\n0\n0\nrefused\n", "{output:?}");
+            assert!(output.status.success(), "{:?}", output.status);
+        },
+    );
+}
+
+/// The (first) child of process `parent`, found through `/proc/*/status`.
+fn child_of(parent: u32) -> u32 {
+    let ppid = format!("PPid:\t{parent}\n");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|status| status.contains(&ppid))
+        })
+        .expect("a child")
+}
+
+#[test]
+fn a_second_program_enters_a_running_sandbox() {
+    both_ways("a_second_program_enters_a_running_sandbox", || {
+        let mut first = container();
+        first
+            .unshare(Namespace::Uts)
+            .hostname("first")
+            .file("/marker", "inside\n");
+        let mut running = first
+            .command("sh")
+            .args(["-c", "echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Entered once built: its program has started.
+        let mut ready = [0u8; 6];
+        running
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        // Through the program: init is not dumpable, so its namespaces are
+        // closed to all but root.
+        let program = child_of(running.id());
+        let mut entering = Container::empty();
+        entering.enter(program).seccomp_default();
+        let output = entering
+            .command("sh")
+            .args(["-c", "hostname; cat /marker; echo $$; exit 4"])
+            .output()
+            .unwrap();
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // pid 1 is the first sandbox's init, 2 its sleep: the second
+        // program is the next process of that pid namespace.
+        assert_eq!(stdout, "first\ninside\n3\n", "{output:?}");
+        assert_eq!(output.status.kind, ExitKind::Exited(4), "{output:?}");
+
+        let mut conflicting = Container::empty();
+        conflicting.enter(process::id()).hostname("x");
+        let error = conflicting.command("true").status().unwrap_err();
+        assert!(error.to_string().contains("cannot also have"), "{error}");
+    });
+}
+
+/// A `sleep` in a new network namespace (with a user namespace of its own
+/// when not root), once it is in it: the process and its namespace file.
+fn network_namespace_holder() -> (process::Child, String) {
+    let mut unshare = process::Command::new("unshare");
+    if !nix::unistd::geteuid().is_root() {
+        unshare.arg("--map-root-user");
+    }
+    let holder = unshare.args(["--net", "sleep", "30"]).spawn().unwrap();
+    let path = format!("/proc/{}/ns/net", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_link(&path).ok().as_ref() == Some(&ours) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (holder, path)
+}
+
+#[test]
+fn a_sandbox_joins_a_network_namespace_by_path() {
+    both_ways("a_sandbox_joins_a_network_namespace_by_path", || {
+        let (mut holder, path) = network_namespace_holder();
+        let theirs = std::fs::read_link(&path).unwrap();
+        let root = nix::unistd::geteuid().is_root();
+        // As root, without a user namespace; rootless, the sandbox's own
+        // user namespace holds no capability over the holder's.
+        let mut joining = if root {
+            let mut container = Container::empty();
+            container
+                .unshare(Namespace::Mount)
+                .unshare(Namespace::Pid)
+                .rootfs("/")
+                .unwrap()
+                .procfsmount("/proc");
+            container
+        } else {
+            container()
+        };
+        joining.join(Namespace::Network, &path);
+        let output = joining
+            .command("readlink")
+            .arg("/proc/self/ns/net")
+            .output()
+            .unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        if root {
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout).trim_end(),
+                theirs.to_string_lossy(),
+                "{output:?}"
+            );
+        } else {
+            let ExitKind::SetupFailed(error) = &output.status.kind else {
+                panic!("joined without the capabilities: {output:?}");
+            };
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("join the network namespace at {path}")),
+                "{error}"
+            );
+        }
+
+        let mut conflicting = container();
+        conflicting.join(Namespace::Pid, "/proc/self/ns/pid");
+        let error = conflicting.command("true").status().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot join the pid namespace"),
+            "{error}"
+        );
+    });
+}

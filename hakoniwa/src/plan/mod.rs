@@ -22,6 +22,7 @@ use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
 use crate::diagnose::{self, FailedStep};
+use crate::enter::EnterPlan;
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
@@ -78,6 +79,9 @@ pub(crate) struct Plan {
     pub no_new_privs: bool,
     /// Whether the program starts a new session (`Runctl::NewSession`).
     pub new_session: bool,
+    /// Whether that session's controlling terminal is the program's
+    /// standard input (`Runctl::TerminalSession`).
+    pub terminal_session: bool,
     /// Whether init traces the program to read its peak memory at exit
     /// (`Runctl::GetProcPidStatus`).
     pub trace_exit: bool,
@@ -94,6 +98,9 @@ pub(crate) struct Plan {
     pub seccomp: Option<Compiled>,
     /// The sandbox's cgroup limits; `None` without a cgroup.
     pub cgroup: Option<CgroupPlan>,
+    /// The namespaces init joins: all of a running process's
+    /// (`Container::enter`), or those given by path (`Container::join`).
+    pub enter: Option<EnterPlan>,
 }
 
 /// The program, its arguments and environment, and where it starts.
@@ -117,6 +124,12 @@ pub(crate) struct ExecPlan {
 
 impl Plan {
     pub(crate) fn new(container: &Container, command: &Command) -> Result<Self> {
+        let enter = match container.enter {
+            Some(pid) => Some(enter_plan(container, pid)?),
+            None if !container.joins.is_empty() => Some(join_plan(container)?),
+            None => None,
+        };
+        let joins_user_namespace = enter.as_ref().is_some_and(EnterPlan::joins_user_namespace);
         let namespaces: Vec<Namespace> = container.namespaces.iter().copied().collect();
         let clone_flags = namespaces
             .iter()
@@ -168,7 +181,7 @@ impl Plan {
         };
         let capabilities = caps::program_capabilities(
             program_uid,
-            has(Namespace::User),
+            has(Namespace::User) || joins_user_namespace,
             &container.cap_add,
             &container.cap_drop,
         )?;
@@ -245,7 +258,9 @@ impl Plan {
             capabilities,
             switch,
             no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
-            new_session: container.runctls.contains(&Runctl::NewSession),
+            new_session: container.runctls.contains(&Runctl::NewSession)
+                || container.runctls.contains(&Runctl::TerminalSession),
+            terminal_session: container.runctls.contains(&Runctl::TerminalSession),
             trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
             rlimits,
             wall_time: command.wait_timeout,
@@ -253,6 +268,7 @@ impl Plan {
             landlock_enforcement,
             seccomp,
             cgroup: container.cgroup.as_ref().map(CgroupPlan::new).transpose()?,
+            enter,
         })
     }
 
@@ -382,6 +398,49 @@ impl Plan {
     }
 }
 
+/// The namespaces to enter, for a container that asks for nothing that
+/// entering excludes.
+fn enter_plan(container: &Container, pid: u32) -> Result<EnterPlan> {
+    let conflicts = [
+        (!container.namespaces.is_empty(), "namespaces of its own"),
+        (!container.mounts.is_empty(), "mounts"),
+        (container.rootdir.is_some(), "a root directory"),
+        (container.hostname.is_some(), "a hostname"),
+        (container.pasta.is_some(), "a network"),
+        (container.cgroup.is_some(), "a cgroup"),
+        (!container.joins.is_empty(), "namespaces joined by path"),
+    ];
+    if let Some((_, what)) = conflicts.into_iter().find(|(conflict, _)| *conflict) {
+        return Err(Error::EnterWith { pid, what });
+    }
+    EnterPlan::new(pid)
+}
+
+/// The namespaces to join by path: those a sandbox can take as they are.
+/// Not a mount namespace (the root is built in the sandbox's own), a pid
+/// namespace (init, which mounts /proc, would stay outside it) or a user
+/// namespace (the id maps are written into the sandbox's own).
+fn join_plan(container: &Container) -> Result<EnterPlan> {
+    for (namespace, _) in &container.joins {
+        let reason = match namespace {
+            Namespace::Mount | Namespace::Pid | Namespace::User => {
+                Some("only network, ipc, uts and cgroup namespaces can be joined")
+            }
+            _ if container.namespaces.contains(namespace) => {
+                Some("the container also asks for a new one")
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(Error::Join {
+                namespace: *namespace,
+                reason,
+            });
+        }
+    }
+    EnterPlan::paths(&container.joins)
+}
+
 /// The `default` profile, compiled for a program holding `capabilities`:
 /// ahead of time for the usual sets, otherwise once per process and
 /// capability set, so that a caller starting many sandboxes pays for it
@@ -440,6 +499,8 @@ pub(crate) struct Descriptions {
     pub landlock_enforcement: Option<Enforcement>,
     candidates: Vec<String>,
     current_dir: String,
+    /// What joining namespaces is, if the plan does.
+    enter: Option<String>,
 }
 
 impl Plan {
@@ -473,6 +534,7 @@ impl Plan {
             landlock_enforcement: self.landlock_enforcement.clone(),
             candidates: self.exec.candidates.iter().map(lossy).collect(),
             current_dir: lossy(&self.exec.current_dir),
+            enter: self.enter.as_ref().map(|enter| enter.what().to_string()),
         }
     }
 }
@@ -528,6 +590,10 @@ impl Descriptions {
             Stage::Seccomp => "install the seccomp filter".to_string(),
             Stage::Session => "start a new session for the program".to_string(),
             Stage::WaitForNetwork => "wait for the network (pasta)".to_string(),
+            Stage::Enter => self
+                .enter
+                .clone()
+                .unwrap_or_else(|| "join namespaces".to_string()),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {

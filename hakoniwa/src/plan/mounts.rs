@@ -50,6 +50,8 @@ pub(crate) enum StepKind {
     Tmpfs { flags: MsFlags, options: CString },
     /// A proc filesystem of the current pid namespace.
     Proc,
+    /// An mqueue filesystem of the current ipc namespace.
+    Mqueue,
     /// A private devpts instance.
     Devpts { options: CString },
     /// An overlayfs: its lower layer is `lower` on the host side, or, when
@@ -127,6 +129,20 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
             } => plan_bind(&mut steps, source, target, *writable, *devices)?,
             Mount::Tmpfs { target, options } => plan_tmpfs(&mut steps, target, options)?,
             Mount::Procfs { target } => plan_proc(&mut steps, target)?,
+            Mount::Mqueue { target } => {
+                let target = sandbox_path("mount target", target)?;
+                make_dirs(&mut steps, &target)?;
+                steps.push(step(
+                    &target,
+                    StepKind::Mqueue,
+                    format!("mount mqueue on {}", target.display()),
+                )?);
+            }
+            Mount::Mask { target } => {
+                let target = sandbox_path("path to hide", target)?;
+                let what = format!("hide {}", target.display());
+                steps.push(step(&target, StepKind::Mask, what)?);
+            }
             Mount::Devfs { target } => plan_devfs(&mut steps, target)?,
             Mount::Symlink { original, link } => {
                 let link = sandbox_path("symlink", link)?;
@@ -174,6 +190,12 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
             }
         }
     }
+    // A devfs turns read-only only once the mounts inside it (an mqueue at
+    // /dev/mqueue) have made their mount points in it.
+    let (read_only, mut steps): (Vec<Step>, Vec<Step>) = steps
+        .into_iter()
+        .partition(|step| matches!(step.kind, StepKind::ReadOnly));
+    steps.extend(read_only);
     Ok(MountPlan {
         steps,
         root_step,
@@ -388,6 +410,8 @@ fn mount_target(mount: &Mount) -> &Path {
         | Mount::Tmpfs { target, .. }
         | Mount::Devfs { target }
         | Mount::Procfs { target }
+        | Mount::Mqueue { target }
+        | Mount::Mask { target }
         | Mount::Dir { target, .. }
         | Mount::File { target, .. }
         | Mount::Overlay { target, .. } => target,
@@ -417,6 +441,8 @@ fn host_path_after(applied: &[&Mount], rootdir: Option<&Path>, path: &Path) -> O
         Mount::Tmpfs { target, .. }
         | Mount::Devfs { target }
         | Mount::Procfs { target }
+        | Mount::Mqueue { target }
+        | Mount::Mask { target }
         | Mount::Overlay { target, .. } => path.starts_with(target).then_some(None),
         Mount::Symlink { .. } | Mount::Dir { .. } | Mount::File { .. } => None,
     });

@@ -63,11 +63,13 @@ pub(crate) enum Stage {
     Session,
     /// Waiting for the parent to connect the network (pasta).
     WaitForNetwork,
+    /// Joining the namespaces of the process entered.
+    Enter,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 23] = [
+        const ALL: [Stage; 24] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -91,6 +93,7 @@ impl Stage {
             Stage::Exec,
             Stage::Session,
             Stage::WaitForNetwork,
+            Stage::Enter,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }
@@ -231,10 +234,14 @@ impl ParentEnd {
     pub(crate) fn setup_failed_waiting(&self) -> bool {
         let mut buf = [0; SIZE];
         let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
-        matches!(
-            socket::recv(self.0.as_raw_fd(), &mut buf, flags),
-            Ok(SIZE) if matches!(Message::decode(&buf), Some(Message::SetupFailed { .. }))
-        )
+        loop {
+            return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
+                Ok(SIZE) => matches!(Message::decode(&buf), Some(Message::SetupFailed { .. })),
+                // See `recv`.
+                Err(Errno::EINTR | Errno::ECONNRESET) => continue,
+                _ => false,
+            };
+        }
     }
 
     /// The next message, waiting for it unless `nonblocking`; `None` once
@@ -249,9 +256,7 @@ impl ParentEnd {
         let mut buf = [0; SIZE];
         loop {
             return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
-                // A peer that dies with our message unread resets the
-                // connection; for us that is the end of the channel too.
-                Ok(0) | Err(Errno::ECONNRESET) => Ok(None),
+                Ok(0) => Ok(None),
                 Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
                 }),
@@ -259,7 +264,10 @@ impl ParentEnd {
                     io::ErrorKind::InvalidData,
                     "truncated message from sandbox",
                 )),
-                Err(Errno::EINTR) => continue,
+                // A peer that dies with a message of ours unread resets
+                // the connection: said once, before what it sent us, which
+                // is still there to read.
+                Err(Errno::EINTR | Errno::ECONNRESET) => continue,
                 Err(Errno::EAGAIN) if nonblocking => Ok(None),
                 Err(errno) => Err(io_error(errno)),
             };
@@ -356,6 +364,22 @@ fn send(fd: RawFd, message: Message) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_survives_the_sandbox_dying_with_a_message_unread() {
+        let (parent, sandbox) = channel().unwrap();
+        parent.network_ready().unwrap();
+        sandbox.setup_failed(Stage::MountStep, 2, Errno::EPERM);
+        drop(sandbox);
+        assert!(parent.setup_failed_waiting());
+        let failed = Message::SetupFailed {
+            stage: Stage::MountStep,
+            index: 2,
+            errno: libc::EPERM,
+        };
+        assert_eq!(parent.recv(false).unwrap(), Some(failed));
+        assert_eq!(parent.recv(false).unwrap(), None);
+    }
 
     #[test]
     fn messages_survive_the_round_trip() {

@@ -54,6 +54,12 @@ pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> ! {
     let Err((stage, index, errno)) = setup(plan, channel, stdio) else {
         unreachable_exit()
     };
+    // Failed before waiting for the parent's go-ahead: take it first. A
+    // message left unread when init exits resets the channel, and the
+    // parent would lose this report.
+    if matches!(stage, Stage::Enter | Stage::Stdio) && plan.init_waits() {
+        let _ = channel.wait_for_id_maps();
+    }
     // The parent died before the maps were written: nobody to tell.
     if stage != Stage::WaitForIdMaps || errno != Errno::EPIPE {
         channel.setup_failed(stage, index, errno);
@@ -70,6 +76,12 @@ type Failure = (Stage, usize, Errno);
 
 fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Failure> {
     let at = |stage| move |errno| (stage, 0, errno);
+    // 0. Namespaces to join (a running sandbox's, or some given by path)
+    //    first, while the descriptors that name them are still open (step
+    //    2 closes them).
+    if let Some(enter) = &plan.enter {
+        enter.join().map_err(at(Stage::Enter))?;
+    }
     // 1. Die with the caller: not with PR_SET_PDEATHSIG, which fires when
     //    the *thread* that cloned us exits (a thread pool's worker, say),
     //    but when the caller's process closes its end of the channel — on

@@ -63,6 +63,9 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
         // keystrokes into (TIOCSTI), whatever the filter allows.
         unistd::setsid().map_err(at(Stage::Session))?;
     }
+    if plan.terminal_session {
+        sys::set_controlling_terminal(libc::STDIN_FILENO).map_err(at(Stage::Session))?;
+    }
     stat::umask(umask);
     unistd::chdir(plan.exec.current_dir.as_c_str()).map_err(at(Stage::WorkingDirectory))?;
     for (index, &(resource, soft, hard)) in plan.rlimits.iter().enumerate() {

@@ -1,0 +1,113 @@
+//! Joining existing namespaces: all of a running process's (entering a
+//! running sandbox, an OCI runtime's `exec`: [`EnterPlan::new`]), or some
+//! given by path (a container in a pod's network namespace:
+//! [`EnterPlan::paths`]) while the others are new.
+//!
+//! Both halves live here. The caller opens the namespace files before the
+//! clone; init joins them first of all ([`EnterPlan::join`]), before its
+//! descriptors are closed. The user
+//! namespace goes first: it gives the capabilities the other joins need.
+//! Joining a pid namespace places init's children, not init, in it; and
+//! joining the mount namespace sets the root and working directory to the
+//! sandbox's.
+
+use std::fs::{self, File};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::sched::{self, CloneFlags};
+
+use crate::container::Namespace;
+use crate::error::{Error, Result};
+
+/// The namespaces joined, in the order they are joined: the user namespace
+/// first; the mount namespace last, as it changes the root.
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The namespaces to join, open, in the order they are joined.
+#[derive(Debug)]
+pub(crate) struct EnterPlan {
+    /// What joining them is, for messages.
+    what: String,
+    namespaces: Vec<(CloneFlags, OwnedFd)>,
+}
+
+impl EnterPlan {
+    /// Caller side: opens `/proc/PID/ns/*`, keeping those the caller is not
+    /// already in (joining one's own user namespace is refused).
+    pub(crate) fn new(pid: u32) -> Result<Self> {
+        let mut namespaces = Vec::new();
+        for (name, flag) in NAMESPACES {
+            let path = format!("/proc/{pid}/ns/{name}");
+            let failed = |source| Error::EnterNamespace {
+                pid,
+                namespace: name,
+                source,
+            };
+            let file = File::open(&path).map_err(failed)?;
+            let theirs = file.metadata().map_err(failed)?;
+            let ours = fs::metadata(format!("/proc/self/ns/{name}")).map_err(failed)?;
+            if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
+                namespaces.push((flag, OwnedFd::from(file)));
+            }
+        }
+        Ok(Self {
+            what: format!("enter the namespaces of process {pid}"),
+            namespaces,
+        })
+    }
+
+    /// Caller side: opens the namespace files at the given paths (a
+    /// `/proc/PID/ns/*` file, or a bind mount of one).
+    pub(crate) fn paths(joins: &[(Namespace, PathBuf)]) -> Result<Self> {
+        let mut namespaces = Vec::new();
+        let mut named = Vec::new();
+        for (namespace, path) in joins {
+            let file = File::open(path).map_err(|source| Error::JoinNamespace {
+                namespace: *namespace,
+                path: path.clone(),
+                source,
+            })?;
+            let flag = CloneFlags::from_bits_truncate(namespace.clone_flag() as i32);
+            namespaces.push((flag, OwnedFd::from(file)));
+            named.push(format!("the {namespace} namespace at {}", path.display()));
+        }
+        Ok(Self {
+            what: format!("join {}", named.join(", ")),
+            namespaces,
+        })
+    }
+
+    /// What joining them is: "enter the namespaces of process 12", "join
+    /// the network namespace at /run/netns/a".
+    pub(crate) fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Whether the program joins another user namespace (in which it may
+    /// then hold capabilities).
+    pub(crate) fn joins_user_namespace(&self) -> bool {
+        self.namespaces
+            .iter()
+            .any(|(flag, _)| *flag == CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Child side (init, single-threaded, before anything else): joins
+    /// each namespace. System calls only.
+    pub(crate) fn join(&self) -> Result<(), Errno> {
+        for (flag, fd) in &self.namespaces {
+            sched::setns(fd.as_fd(), *flag)?;
+        }
+        Ok(())
+    }
+}
