@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start-up benchmark: hakoniwa against bubblewrap, util-linux unshare and a
-# floor program (scripts/floor.c), in one run, on this machine. Prints a
-# markdown table of medians and ratios; BENCHMARKS.md holds the last one.
+# floor program (scripts/floor.c), in one run, on this machine, the
+# commands taking turns. Prints markdown tables of medians and ratios;
+# BENCHMARKS.md holds the last ones.
 #
 #   scripts/bench-startup.sh [RUNS]        (default 200; needs hyperfine, bwrap, gcc)
 #
@@ -48,10 +49,21 @@ add "hakoniwa run --report (metrics)" "$h run --report /dev/null -- /bin/true"
 add "hakoniwa run, static build (default seccomp)" "$hs run -- /bin/true"
 add "hakoniwa run --unshare-all --devfs /dev --tmpfs /tmp, static build" "$hs run --unshare-all --devfs /dev --tmpfs /tmp -- /bin/true"
 
-json="$work/results.json"
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$json" "${commands[@]}" >&2
+# Ten rounds of runs/10 runs of every command, so that a drift of the
+# machine's speed during the benchmark reaches every command alike.
+rounds=10
+for round in $(seq "$rounds"); do
+  hyperfine -N --warmup 3 --runs "$(( runs / rounds ))" --export-json "$work/round-$round.json" \
+    "${commands[@]}" >/dev/null
+done
 
-median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[int(sys.argv[2])]["median"]*1000)' "$json" "$1"; }
+median() { python3 - "$1" "$work"/round-*.json <<'PY'
+import json, statistics, sys
+index = int(sys.argv[1])
+times = [t for path in sys.argv[2:] for t in json.load(open(path))["results"][index]["times"]]
+print(statistics.median(times) * 1000)
+PY
+}
 bwrap_ms=$(median 3)
 floor_ms=$(median 1)
 echo "| command | median (ms) | × bwrap | × floor |"
