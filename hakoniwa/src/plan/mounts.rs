@@ -5,6 +5,7 @@
 //! future root at [`NEW_ROOT`] (see `rootfs.rs`), so sources and targets are
 //! prefixed here, once, in the caller.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -192,7 +193,7 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
     }
     // A devfs turns read-only only once the mounts inside it (an mqueue at
     // /dev/mqueue) have made their mount points in it.
-    let (read_only, mut steps): (Vec<Step>, Vec<Step>) = steps
+    let (read_only, mut steps): (Vec<Step>, Vec<Step>) = without_repeated_dirs(steps)
         .into_iter()
         .partition(|step| matches!(step.kind, StepKind::ReadOnly));
     steps.extend(read_only);
@@ -201,6 +202,39 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
         root_step,
         root_read_only,
     })
+}
+
+/// `steps` without those that make a directory an earlier step made with
+/// the same mode, when no mount since has covered it: a hundred binds
+/// under `/a` make `/a` once, not a hundred times.
+fn without_repeated_dirs(steps: Vec<Step>) -> Vec<Step> {
+    let mut made: HashMap<Vec<u8>, u32> = HashMap::new();
+    steps
+        .into_iter()
+        .filter(|step| {
+            let target = step.target.as_bytes();
+            match step.kind {
+                StepKind::Dir { mode } => made.insert(target.to_vec(), mode) != Some(mode),
+                StepKind::File
+                | StepKind::Symlink { .. }
+                | StepKind::Contents { .. }
+                | StepKind::ReadOnly => true,
+                // A mount hides what was made under its target (not the
+                // target itself, which is its mount point).
+                _ => {
+                    made.retain(|dir, _| dir == target || !is_within(dir, target));
+                    true
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether the path `inner` is `outer` or under it.
+fn is_within(inner: &[u8], outer: &[u8]) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/") || outer.ends_with(b"/"))
 }
 
 /// The root, as the last of the steps added. A read-only root directory is the lower layer of an
@@ -458,6 +492,12 @@ fn host_path_after(applied: &[&Mount], rootdir: Option<&Path>, path: &Path) -> O
 /// not exist now: the caller removes them after the run (`Child`), so that
 /// setting up a sandbox leaves no trace on the host.
 pub(crate) fn host_leftovers(mounts: &[Mount], rootdir: Option<&Path>) -> Vec<PathBuf> {
+    // Read-only binds turn read-only before anything is made inside them:
+    // only a writable root directory or bind can gain entries.
+    let writable_bind = |mount: &Mount| matches!(mount, Mount::Bind { writable: true, .. });
+    if rootdir.is_none() && !mounts.iter().any(writable_bind) {
+        return Vec::new();
+    }
     let ordered = in_order(mounts);
     let mut created = Vec::new();
     for (index, mount) in ordered.iter().enumerate() {
@@ -739,6 +779,42 @@ mod tests {
             .iter()
             .map(|s| (s.target.to_str().unwrap(), s.what.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn a_directory_is_made_once_until_a_mount_covers_it() {
+        let steps = user_steps(&[
+            bind("/etc", "/a/b/1"),
+            bind("/etc", "/a/b/2"),
+            bind("/usr", "/a"),
+        ])
+        .unwrap();
+        // `/a/b` is made once for both binds under it.
+        assert_eq!(
+            whats(&steps),
+            [
+                ("/newroot/a", "create mount point /a"),
+                ("/newroot/a", "bind-mount /usr to /a"),
+                ("/newroot/a/b", "create directory /a/b"),
+                ("/newroot/a/b/1", "create mount point /a/b/1"),
+                ("/newroot/a/b/1", "bind-mount /etc to /a/b/1"),
+                ("/newroot/a/b/2", "create mount point /a/b/2"),
+                ("/newroot/a/b/2", "bind-mount /etc to /a/b/2"),
+            ]
+        );
+        // A second devfs at /dev hides the first one's /dev/pts: made again.
+        let dev = Mount::Devfs {
+            target: "/dev".into(),
+        };
+        let steps = user_steps(&[dev.clone(), dev]).unwrap();
+        let pts = whats(&steps)
+            .into_iter()
+            .filter(|(target, what)| *target == "/newroot/dev/pts" && what.starts_with("create"))
+            .count();
+        assert_eq!(pts, 2);
+        assert!(is_within(b"/newroot/a/b", b"/newroot/a"));
+        assert!(is_within(b"/newroot/a", b"/newroot/a"));
+        assert!(!is_within(b"/newroot/ab", b"/newroot/a"));
     }
 
     #[test]
