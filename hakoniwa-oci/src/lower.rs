@@ -36,6 +36,14 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
     if process.args.is_empty() {
         return Err(SpecError::field("process.args", "empty: nothing to run"));
     }
+    // The specification lets a runtime ignore what it does not know, but
+    // not skip a hook it was given.
+    if let Some((kind, _)) = spec.hooks.iter().find(|(_, hooks)| !hooks.is_empty()) {
+        return Err(SpecError::field(
+            format!("hooks.{kind}"),
+            "hooks are not supported by hakoniwa-oci yet, and a runtime may not skip them",
+        ));
+    }
 
     // Order matters only within the mounts, which the library applies in
     // the order given; everything else is configuration it orders itself.
@@ -422,6 +430,14 @@ mod tests {
         assert_eq!(parse_size("2g"), Some(2 << 30));
         assert_eq!(parse_size("100"), Some(100));
         assert_eq!(parse_size("k"), None);
+    }
+
+    #[test]
+    fn a_hook_is_refused_and_an_empty_list_is_not() {
+        let error = lower_error(r#", "hooks": {"prestart": [{"path": "/bin/true"}]}"#);
+        assert!(error.starts_with("hooks.prestart: "), "{error}");
+        let empty = spec(r#", "hooks": {"poststop": []}"#);
+        assert!(lower(&empty, Path::new("/bundle"), None).is_ok());
     }
 
     #[test]

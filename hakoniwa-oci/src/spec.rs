@@ -27,6 +27,9 @@ pub struct Spec {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub linux: Linux,
+    /// Read only to refuse them: a runtime must run the hooks it is given.
+    #[serde(default)]
+    pub hooks: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 /// The program the container runs.
