@@ -72,6 +72,10 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
     }
     masked_paths(&mut container, &spec.linux)?;
+    // The library refuses a parameter of no namespace of the container's.
+    for (key, value) in &spec.linux.sysctl {
+        container.sysctl(key, value);
+    }
     if let Some(resources) = &spec.linux.resources {
         cgroups::lower(&mut container, resources)?;
     }

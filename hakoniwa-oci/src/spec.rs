@@ -119,6 +119,8 @@ pub struct Linux {
     pub masked_paths: Vec<String>,
     #[serde(default)]
     pub readonly_paths: Vec<String>,
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
 }
 
 /// `linux.resources`: the cgroup limits. Kept as JSON objects, so that a

@@ -434,3 +434,29 @@ fn a_container_joins_a_network_namespace_given_by_path() {
         }
     }
 }
+
+#[test]
+fn linux_sysctl_sets_the_containers_own_parameters_only() {
+    for caller in callers() {
+        let read = ["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"];
+        let bundle = Bundle::new("sysctl", caller, &read);
+        let mut config = bundle.config(&read);
+        config["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "99"});
+        bundle.write_config(&config);
+        let outcome = bundle.oci(&["run", "--bundle", "{bundle}", "box"]);
+        assert_eq!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+        assert_eq!(outcome.stdout, "99\n", "{caller:?}");
+
+        // A parameter of no namespace (the host's core_pattern) is refused.
+        config["linux"]["sysctl"] = json!({"kernel.core_pattern": "|/bin/sh"});
+        bundle.write_config(&config);
+        let outcome = bundle.oci(&["run", "--bundle", "{bundle}", "box"]);
+        assert_ne!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+        assert!(
+            outcome
+                .stderr
+                .contains("cannot set sysctl kernel.core_pattern"),
+            "{caller:?}: {outcome:?}"
+        );
+    }
+}

@@ -48,6 +48,21 @@ impl Namespace {
     }
 }
 
+impl Namespace {
+    /// Its name under `/proc/PID/ns`.
+    pub(crate) fn proc_name(self) -> &'static str {
+        match self {
+            Namespace::Cgroup => "cgroup",
+            Namespace::Ipc => "ipc",
+            Namespace::Mount => "mnt",
+            Namespace::Network => "net",
+            Namespace::Pid => "pid",
+            Namespace::User => "user",
+            Namespace::Uts => "uts",
+        }
+    }
+}
+
 impl fmt::Display for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -312,6 +327,8 @@ pub struct Container {
     pub(crate) enter: Option<u32>,
     /// Namespaces joined by path instead of created.
     pub(crate) joins: Vec<(Namespace, PathBuf)>,
+    /// Kernel parameters of the sandbox's own namespaces, in order.
+    pub(crate) sysctls: Vec<(String, String)>,
 }
 
 impl Default for Container {
@@ -359,6 +376,7 @@ impl Container {
             cgroup: None,
             enter: None,
             joins: Vec::new(),
+            sysctls: Vec::new(),
         }
     }
 
@@ -543,6 +561,18 @@ impl Container {
         self.mounts.push(Mount::Procfs {
             target: container.into(),
         });
+        self
+    }
+
+    /// Sets the kernel parameter `key` (`net.ipv4.ip_unprivileged_port_start`)
+    /// to `value` in the sandbox, through its `/proc/sys`, before the
+    /// program starts (and before `/proc/sys` turns read-only). Only
+    /// parameters of the sandbox's own namespaces can be set: `net.*` with
+    /// a new network namespace, `kernel.shm*`, `kernel.msg*`,
+    /// `kernel.sem` and `fs.mqueue.*` with a new ipc namespace, never the
+    /// host's. It needs a `/proc` ([`procfsmount`](Self::procfsmount)).
+    pub fn sysctl(&mut self, key: &str, value: &str) -> &mut Self {
+        self.sysctls.push((key.to_string(), value.to_string()));
         self
     }
 

@@ -267,6 +267,14 @@ pub enum Error {
         /// How to get the rights, or to run without them.
         hint: String,
     },
+    /// A kernel parameter the sandbox cannot set.
+    #[error("cannot set sysctl {key}: {reason}")]
+    Sysctl {
+        /// The parameter, as given.
+        key: String,
+        /// Why not.
+        reason: &'static str,
+    },
     /// A network configuration the sandbox cannot be built with.
     #[error("invalid network: {reason}")]
     Network {

@@ -169,7 +169,8 @@ fn apply(step: &Step, root: Option<&OwnedFd>) -> Result<(), Errno> {
             StepKind::Dir { .. }
             | StepKind::File
             | StepKind::Symlink { .. }
-            | StepKind::Contents { .. },
+            | StepKind::Contents { .. }
+            | StepKind::Sysctl { .. },
             Some((inside, root)),
         ) => {
             let parent = open_inside(root, &inside.parent, true)?;
@@ -229,18 +230,28 @@ fn make_entry(kind: &StepKind, parent: Option<&OwnedFd>, name: &CStr) -> Result<
                 | OFlag::O_CLOEXEC
                 | OFlag::O_NOFOLLOW;
             let file = fcntl::openat(at, name, flags, Mode::from_bits_truncate(0o644))?;
-            let mut rest = contents.as_slice();
-            while !rest.is_empty() {
-                match unistd::write(&file, rest) {
-                    Ok(written) => rest = rest.get(written..).unwrap_or_default(),
-                    Err(Errno::EINTR) => {}
-                    Err(errno) => return Err(errno),
-                }
-            }
-            Ok(())
+            write_all(&file, contents)
+        }
+        // An entry of /proc/sys, which exists or is not a parameter here.
+        StepKind::Sysctl { value } => {
+            let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+            let file = fcntl::openat(at, name, flags, Mode::empty())?;
+            write_all(&file, value)
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+fn write_all(file: &OwnedFd, bytes: &[u8]) -> Result<(), Errno> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match unistd::write(file, rest) {
+            Ok(written) => rest = rest.get(written..).unwrap_or_default(),
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
 }
 
 /// Mounts what `kind` says at `at`; `reopen` finds the new mount afterwards

@@ -539,3 +539,48 @@ fn a_sandbox_joins_a_network_namespace_by_path() {
         );
     });
 }
+
+#[test]
+fn a_sysctl_of_the_sandboxs_own_network_namespace_is_set() {
+    both_ways(
+        "a_sysctl_of_the_sandboxs_own_network_namespace_is_set",
+        || {
+            let host =
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+            let mut container = container();
+            container
+                .unshare(Namespace::Network)
+                .sysctl("net.ipv4.ip_unprivileged_port_start", "99");
+            let output = container
+                .command("cat")
+                .arg("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{:?}", output.status);
+            assert_eq!(output.stdout, b"99\n");
+            // The host's own value is untouched.
+            let after =
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+            assert_eq!(after, host);
+
+            // Without a network namespace of its own, the host's would change.
+            let mut container = self::container();
+            container.sysctl("net.ipv4.ip_unprivileged_port_start", "99");
+            let err = container.command("true").status().unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("cannot set sysctl net.ipv4.ip_unprivileged_port_start: the sandbox does not have a namespace of its own"),
+                "{err}"
+            );
+            // Nor a parameter of no namespace at all.
+            let mut container = self::container();
+            container.sysctl("kernel.core_pattern", "|/bin/sh");
+            let err = container.command("true").status().unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("only parameters of the sandbox's own namespaces"),
+                "{err}"
+            );
+        },
+    );
+}

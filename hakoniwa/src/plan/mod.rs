@@ -8,7 +8,9 @@
 pub(crate) mod mounts;
 
 use std::ffi::{CString, OsStr, OsString};
+use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Mutex;
@@ -135,6 +137,9 @@ impl Plan {
             .iter()
             .fold(0, |flags, ns| flags | ns.clone_flag());
         let has = |ns| container.namespaces.contains(&ns);
+        for (key, _) in &container.sysctls {
+            check_sysctl(key, container)?;
+        }
 
         let rootdir = container.rootdir.as_deref().map(|path| mounts::RootDir {
             path,
@@ -149,7 +154,7 @@ impl Plan {
             false => Vec::new(),
         };
         let (mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
-            let plan = mounts::plan(&container.mounts, rootdir)?;
+            let plan = mounts::plan(&container.mounts, rootdir, &container.sysctls)?;
             (Some(plan.steps), plan.root_step, plan.root_read_only)
         } else if container.mounts.is_empty() && rootdir.is_none() {
             (None, 0, false)
@@ -439,6 +444,72 @@ fn join_plan(container: &Container) -> Result<EnterPlan> {
         }
     }
     EnterPlan::paths(&container.joins)
+}
+
+/// Kernel parameters that belong to a namespace, and that namespace.
+const NAMESPACED_SYSCTLS: [(&str, Namespace); 6] = [
+    ("net.", Namespace::Network),
+    ("kernel.shm", Namespace::Ipc),
+    ("kernel.msg", Namespace::Ipc),
+    ("kernel.sem", Namespace::Ipc),
+    ("fs.mqueue.", Namespace::Ipc),
+    ("kernel.domainname", Namespace::Uts),
+];
+
+/// Refuses a parameter that is not a well-formed name, or that is not of
+/// a namespace the sandbox makes for itself or joins (a pod's network
+/// namespace, say) — never the caller's own, whose value is the host's.
+fn check_sysctl(key: &str, container: &Container) -> Result<()> {
+    let refuse = |reason| {
+        Err(Error::Sysctl {
+            key: key.to_string(),
+            reason,
+        })
+    };
+    let well_formed = key.split('.').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !well_formed {
+        return refuse("not a parameter name (dotted words, as in net.ipv4.ip_forward)");
+    }
+    let Some((_, namespace)) = NAMESPACED_SYSCTLS
+        .iter()
+        .find(|(prefix, _)| key.starts_with(prefix))
+    else {
+        return refuse("only parameters of the sandbox's own namespaces can be set (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.domainname)");
+    };
+    let joined = container
+        .joins
+        .iter()
+        .find(|(joined, _)| joined == namespace)
+        .map(|(_, path)| path);
+    match joined {
+        Some(path) if is_callers_namespace(path, *namespace) => {
+            return refuse("the namespace joined is the caller's own: the value is the host's");
+        }
+        Some(_) => {}
+        None if !container.namespaces.contains(namespace) => {
+            return refuse("the sandbox does not have a namespace of its own for it (net.* needs a new network namespace, the ipc ones a new ipc namespace)");
+        }
+        None => {}
+    }
+    if !container.namespaces.contains(&Namespace::Mount) {
+        return refuse("it is set through the sandbox's /proc, which needs a mount namespace");
+    }
+    Ok(())
+}
+
+/// Whether `path` names the namespace the caller is in (or cannot be
+/// looked at, which is taken as yes).
+fn is_callers_namespace(path: &Path, namespace: Namespace) -> bool {
+    let own = format!("/proc/self/ns/{}", namespace.proc_name());
+    match (fs::metadata(path), fs::metadata(own)) {
+        (Ok(joined), Ok(own)) => joined.dev() == own.dev() && joined.ino() == own.ino(),
+        _ => true,
+    }
 }
 
 /// The `default` profile, compiled for a program holding `capabilities`:

@@ -71,6 +71,9 @@ pub(crate) enum StepKind {
     Mask,
     /// Binds the target, if it exists, onto itself read-only.
     ReadOnlyInPlace,
+    /// Writes `value` into the target, which must exist: a `/proc/sys`
+    /// entry.
+    Sysctl { value: Vec<u8> },
 }
 
 /// A step and the path it acts on.
@@ -116,10 +119,16 @@ pub(crate) struct RootDir<'a> {
 /// Lowers the root and the container's mounts to steps. Mounts are applied
 /// parents first (by the depth of their target; the order given among
 /// equals), so a mount never hides one made inside it before.
-pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPlan> {
+pub(crate) fn plan(
+    mounts: &[Mount],
+    rootdir: Option<RootDir>,
+    sysctls: &[(String, String)],
+) -> Result<MountPlan> {
     let mut steps = Vec::new();
     let root_read_only = plan_root(&mut steps, rootdir)?;
     let root_step = steps.len() - 1;
+    // Set through the first /proc, before its /proc/sys turns read-only.
+    let mut sysctls = Some(sysctls);
     for (index, mount) in in_order(mounts).into_iter().enumerate() {
         match mount {
             Mount::Bind {
@@ -129,7 +138,9 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
                 devices,
             } => plan_bind(&mut steps, source, target, *writable, *devices)?,
             Mount::Tmpfs { target, options } => plan_tmpfs(&mut steps, target, options)?,
-            Mount::Procfs { target } => plan_proc(&mut steps, target)?,
+            Mount::Procfs { target } => {
+                plan_proc(&mut steps, target, sysctls.take().unwrap_or_default())?
+            }
             Mount::Mqueue { target } => {
                 let target = sandbox_path("mount target", target)?;
                 make_dirs(&mut steps, &target)?;
@@ -191,6 +202,12 @@ pub(crate) fn plan(mounts: &[Mount], rootdir: Option<RootDir>) -> Result<MountPl
             }
         }
     }
+    if let Some((key, _)) = sysctls.and_then(|sysctls| sysctls.first()) {
+        return Err(Error::Sysctl {
+            key: key.clone(),
+            reason: "the sandbox has no /proc to set it through",
+        });
+    }
     // A devfs turns read-only only once the mounts inside it (an mqueue at
     // /dev/mqueue) have made their mount points in it.
     let (read_only, mut steps): (Vec<Step>, Vec<Step>) = without_repeated_dirs(steps)
@@ -218,6 +235,7 @@ fn without_repeated_dirs(steps: Vec<Step>) -> Vec<Step> {
                 StepKind::File
                 | StepKind::Symlink { .. }
                 | StepKind::Contents { .. }
+                | StepKind::Sysctl { .. }
                 | StepKind::ReadOnly => true,
                 // A mount hides what was made under its target (not the
                 // target itself, which is its mount point).
@@ -295,7 +313,7 @@ fn plan_root(steps: &mut Vec<Step>, rootdir: Option<RootDir>) -> Result<bool> {
 
 /// A proc filesystem, with the entries that reach the host kernel hidden or
 /// read-only.
-fn plan_proc(steps: &mut Vec<Step>, target: &Path) -> Result<()> {
+fn plan_proc(steps: &mut Vec<Step>, target: &Path, sysctls: &[(String, String)]) -> Result<()> {
     let target = sandbox_path("mount target", target)?;
     make_dirs(steps, &target)?;
     steps.push(step(
@@ -303,6 +321,16 @@ fn plan_proc(steps: &mut Vec<Step>, target: &Path) -> Result<()> {
         StepKind::Proc,
         format!("mount proc on {}", target.display()),
     )?);
+    for (key, value) in sysctls {
+        let path = target.join("sys").join(key.replace('.', "/"));
+        steps.push(step(
+            &path,
+            StepKind::Sysctl {
+                value: value.as_bytes().to_vec(),
+            },
+            format!("set sysctl {key} = {value}"),
+        )?);
+    }
     for name in PROC_MASKED {
         let path = target.join(name);
         let what = format!("hide {}", path.display());
@@ -767,7 +795,7 @@ mod tests {
 
     /// The steps after the root tmpfs (step 0).
     fn user_steps(mounts: &[Mount]) -> Result<Vec<Step>> {
-        let mount_plan = plan(mounts, None)?;
+        let mount_plan = plan(mounts, None, &[])?;
         assert_eq!(mount_plan.root_step, 0);
         let mut steps = mount_plan.steps;
         assert_eq!(steps.remove(0).what, "mount the root tmpfs");
@@ -1049,6 +1077,7 @@ mod tests {
                 path: Path::new("/usr"),
                 writable: false,
             }),
+            &[],
         )
         .unwrap();
         assert!(mount_plan.root_read_only);
@@ -1069,6 +1098,7 @@ mod tests {
                 path: Path::new("/etc/passwd"),
                 writable: true,
             }),
+            &[],
         )
         .unwrap_err();
         assert!(matches!(err, Error::Rootdir { .. }));
