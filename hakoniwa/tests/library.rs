@@ -584,3 +584,30 @@ fn a_sysctl_of_the_sandboxs_own_network_namespace_is_set() {
         },
     );
 }
+
+#[test]
+fn a_failure_before_the_go_ahead_is_reported_as_the_step_that_failed() {
+    both_ways(
+        "a_failure_before_the_go_ahead_is_reported_as_the_step_that_failed",
+        || {
+            // Init, in a user namespace of its own, holds no capability over
+            // the caller's network namespace: joining it fails at once,
+            // before the parent has written the id maps. Many times, so that
+            // both orders of the race between the two are seen.
+            let ours = format!("/proc/{}/ns/net", std::process::id());
+            for _ in 0..20 {
+                let mut container = container();
+                container.join(Namespace::Network, &ours);
+                let status = container.command("true").status().unwrap();
+                assert_eq!(status.code, 125, "{status:?}");
+                let err = status.setup_error().expect("a setup failure");
+                assert!(err.step().contains("network namespace"), "{}", err.step());
+                assert_eq!(err.error().raw_os_error(), Some(libc_eperm()));
+            }
+        },
+    );
+}
+
+fn libc_eperm() -> i32 {
+    nix::errno::Errno::EPERM as i32
+}

@@ -54,12 +54,6 @@ pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> ! {
     let Err((stage, index, errno)) = setup(plan, channel, stdio) else {
         unreachable_exit()
     };
-    // Failed before waiting for the parent's go-ahead: take it first. A
-    // message left unread when init exits resets the channel, and the
-    // parent would lose this report.
-    if matches!(stage, Stage::Enter | Stage::Stdio) && plan.init_waits() {
-        let _ = channel.wait_for_id_maps();
-    }
     // The parent died before the maps were written: nobody to tell.
     if stage != Stage::WaitForIdMaps || errno != Errno::EPIPE {
         channel.setup_failed(stage, index, errno);

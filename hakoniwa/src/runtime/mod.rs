@@ -143,8 +143,17 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
 
 /// Moves init into its cgroup, writes the id maps and lets init build the
 /// sandbox, while pasta (if any) connects the network, which the program
-/// waits for.
+/// waits for. When a step fails because init failed first and said why,
+/// that report is the error, told through the child: not the map, the
+/// message or pasta that lost its process.
 fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
+    match go_ahead(plan, spawned) {
+        Err(_) if spawned.channel.setup_failed_waiting() => Ok(()),
+        other => other,
+    }
+}
+
+fn go_ahead(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     // Init and everything it starts inherit the cgroup.
     if let Some(cgroup) = &spawned.cgroup {
         cgroup.add(spawned.pid)?;
@@ -159,17 +168,9 @@ fn release(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     // ids are mapped first. It takes tens of milliseconds, in which init
     // builds the root.
     if let Some(pasta) = &plan.pasta {
-        let connected = PastaProcess::start(pasta, spawned.pid).and_then(|pasta| {
-            spawned.channel.network_ready().map_err(Error::Channel)?;
-            Ok(pasta)
-        });
-        match connected {
-            Ok(pasta) => spawned.pasta = Some(pasta),
-            // Init failed first and said why: that is the error to report,
-            // through the child, not pasta losing its namespace.
-            Err(_) if spawned.channel.setup_failed_waiting() => {}
-            Err(err) => return Err(err),
-        }
+        let pasta = PastaProcess::start(pasta, spawned.pid)?;
+        spawned.channel.network_ready().map_err(Error::Channel)?;
+        spawned.pasta = Some(pasta);
     }
     Ok(())
 }
