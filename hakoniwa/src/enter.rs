@@ -11,10 +11,11 @@
 //! joining the mount namespace sets the root and working directory to the
 //! sandbox's.
 
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sched::{self, CloneFlags};
@@ -24,15 +25,34 @@ use crate::error::{Error, Result};
 
 /// The namespaces joined, in the order they are joined: the user namespace
 /// first; the mount namespace last, as it changes the root.
-const NAMESPACES: [(&str, CloneFlags); 7] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("mnt", CloneFlags::CLONE_NEWNS),
+const NAMESPACES: [Namespace; 7] = [
+    Namespace::User,
+    Namespace::Ipc,
+    Namespace::Uts,
+    Namespace::Network,
+    Namespace::Pid,
+    Namespace::Cgroup,
+    Namespace::Mount,
 ];
+
+fn clone_flag(namespace: Namespace) -> CloneFlags {
+    CloneFlags::from_bits_truncate(namespace.clone_flag() as i32)
+}
+
+/// Whether the namespace file whose metadata is `file` is the caller's own
+/// `namespace`.
+fn is_callers(file: &Metadata, namespace: Namespace) -> io::Result<bool> {
+    let ours = fs::metadata(format!("/proc/self/ns/{}", namespace.proc_name()))?;
+    Ok((file.dev(), file.ino()) == (ours.dev(), ours.ino()))
+}
+
+/// Whether `path` names the caller's own `namespace` (a namespace that
+/// cannot be looked at counts as the caller's: the safe answer).
+pub(crate) fn is_callers_namespace(path: &Path, namespace: Namespace) -> bool {
+    fs::metadata(path)
+        .and_then(|file| is_callers(&file, namespace))
+        .unwrap_or(true)
+}
 
 /// The namespaces to join, open, in the order they are joined.
 #[derive(Debug)]
@@ -47,18 +67,17 @@ impl EnterPlan {
     /// already in (joining one's own user namespace is refused).
     pub(crate) fn new(pid: u32) -> Result<Self> {
         let mut namespaces = Vec::new();
-        for (name, flag) in NAMESPACES {
-            let path = format!("/proc/{pid}/ns/{name}");
+        for namespace in NAMESPACES {
+            let name = namespace.proc_name();
             let failed = |source| Error::EnterNamespace {
                 pid,
                 namespace: name,
                 source,
             };
-            let file = File::open(&path).map_err(failed)?;
+            let file = File::open(format!("/proc/{pid}/ns/{name}")).map_err(failed)?;
             let theirs = file.metadata().map_err(failed)?;
-            let ours = fs::metadata(format!("/proc/self/ns/{name}")).map_err(failed)?;
-            if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
-                namespaces.push((flag, OwnedFd::from(file)));
+            if !is_callers(&theirs, namespace).map_err(failed)? {
+                namespaces.push((clone_flag(namespace), OwnedFd::from(file)));
             }
         }
         Ok(Self {
@@ -78,8 +97,7 @@ impl EnterPlan {
                 path: path.clone(),
                 source,
             })?;
-            let flag = CloneFlags::from_bits_truncate(namespace.clone_flag() as i32);
-            namespaces.push((flag, OwnedFd::from(file)));
+            namespaces.push((clone_flag(*namespace), OwnedFd::from(file)));
             named.push(format!("the {namespace} namespace at {}", path.display()));
         }
         Ok(Self {

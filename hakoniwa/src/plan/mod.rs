@@ -8,9 +8,7 @@
 pub(crate) mod mounts;
 
 use std::ffi::{CString, OsStr, OsString};
-use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Mutex;
@@ -24,7 +22,7 @@ use crate::cgroup::plan::CgroupPlan;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
 use crate::diagnose::{self, FailedStep};
-use crate::enter::EnterPlan;
+use crate::enter::{self, EnterPlan};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
@@ -487,7 +485,7 @@ fn check_sysctl(key: &str, container: &Container) -> Result<()> {
         .find(|(joined, _)| joined == namespace)
         .map(|(_, path)| path);
     match joined {
-        Some(path) if is_callers_namespace(path, *namespace) => {
+        Some(path) if enter::is_callers_namespace(path, *namespace) => {
             return refuse("the namespace joined is the caller's own: the value is the host's");
         }
         Some(_) => {}
@@ -500,16 +498,6 @@ fn check_sysctl(key: &str, container: &Container) -> Result<()> {
         return refuse("it is set through the sandbox's /proc, which needs a mount namespace");
     }
     Ok(())
-}
-
-/// Whether `path` names the namespace the caller is in (or cannot be
-/// looked at, which is taken as yes).
-fn is_callers_namespace(path: &Path, namespace: Namespace) -> bool {
-    let own = format!("/proc/self/ns/{}", namespace.proc_name());
-    match (fs::metadata(path), fs::metadata(own)) {
-        (Ok(joined), Ok(own)) => joined.dev() == own.dev() && joined.ino() == own.ino(),
-        _ => true,
-    }
 }
 
 /// The `default` profile, compiled for a program holding `capabilities`:
