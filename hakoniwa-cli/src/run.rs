@@ -313,13 +313,16 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
     // Checked before the sandbox exists: a bad descriptor is a usage error.
     let mut status_fd = args.status_fd.map(StatusFd::open).transpose()?;
     let forwarder = signals::Forwarder::block()?;
-    let mut report = Report::start();
+    // Built only when someone reads it.
+    let mut report = (status_fd.is_some() || args.report.is_some()).then(Report::start);
     let mut child = command.spawn()?;
     if let Some(fd) = &mut status_fd {
         fd.started(child.id());
     }
     let status = forwarder.wait(&mut child)?;
-    report.end(child.id(), &status);
+    if let Some(report) = &mut report {
+        report.end(child.id(), &status);
+    }
     if let Some(err) = status.setup_error() {
         let mut cli_error = CliError::new(err.to_string());
         if let Some(hint) = err.hint() {
@@ -358,10 +361,10 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
             peak.vm_hwm
         );
     }
-    if let Some(fd) = &mut status_fd {
-        fd.ended(&report);
+    if let (Some(fd), Some(report)) = (&mut status_fd, &report) {
+        fd.ended(report);
     }
-    if let Some(path) = &args.report {
+    if let (Some(path), Some(report)) = (&args.report, &report) {
         report.write(path)?;
     }
     Ok(status.code)
