@@ -3,6 +3,7 @@
 //! on a busybox image built offline. The containerd is the test's own: its
 //! root, state and sockets in a temporary directory; stopped at the end.
 
+mod bounded;
 mod engine;
 
 use std::fs;

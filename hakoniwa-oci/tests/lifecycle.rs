@@ -2,6 +2,7 @@
 //! the test, then `run`, or `create`, `state`, `start`, `kill`, `delete`.
 //! Each scenario runs as root and, rootless, as uid 65534.
 
+mod bounded;
 mod common;
 
 use std::fs;

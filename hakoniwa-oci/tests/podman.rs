@@ -4,6 +4,7 @@
 //! rootless pause process — lives in a temporary directory and is removed
 //! at the end.
 
+mod bounded;
 mod engine;
 
 use std::fs;

@@ -1,7 +1,7 @@
 //! A bundle in a temporary directory, and `hakoniwa-oci` run as root or as
 //! an unprivileged user (uid 65534 through `setpriv`), with bounded waits.
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::bounded;
 
 /// Longest one invocation may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -185,24 +187,8 @@ impl Bundle {
             .arg(self.dir.join("state").join("containers"));
         let bundle = self.dir.to_str().expect("a UTF-8 temp dir");
         command.args(args.iter().map(|a| a.replace("{bundle}", bundle)));
-        command
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout_path).expect("create stdout file"))
-            .stderr(File::create(&stderr_path).expect("create stderr file"));
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if started.elapsed() > DEADLINE {
-                let _ = child.kill();
-                panic!("{command:?} did not end within {DEADLINE:?}");
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
+        command.stdin(Stdio::null());
+        let status = bounded::run_within(&mut command, DEADLINE, &stdout_path, &stderr_path);
         Outcome {
             code: status.code(),
             stdout: fs::read_to_string(&stdout_path).expect("read stdout"),

@@ -6,8 +6,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::bounded;
 
 /// Longest one engine command may take.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -83,23 +84,7 @@ pub fn run_bounded(mut command: Command) -> Output {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let (out, err) = (base.with_extension("out"), base.with_extension("err"));
-    command
-        .stdout(fs::File::create(&out).expect("stdout file"))
-        .stderr(fs::File::create(&err).expect("stderr file"));
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("{command:?} did not end within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let status = bounded::run_within(&mut command, DEADLINE, &out, &err);
     let output = Output {
         status,
         stdout: fs::read(&out).expect("read stdout"),
