@@ -234,13 +234,21 @@ impl ParentEnd {
     pub(crate) fn setup_failed_waiting(&self) -> bool {
         let mut buf = [0; SIZE];
         let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(
+            self.read(&mut buf, flags),
+            Ok(SIZE) if matches!(Message::decode(&buf), Some(Message::SetupFailed { .. }))
+        )
+    }
+
+    /// One datagram into `buf`. A peer that dies with a message of ours
+    /// unread resets the connection: said once, before what it sent us,
+    /// which is still there to read; so the reset is read past.
+    fn read(&self, buf: &mut [u8; SIZE], flags: MsgFlags) -> Result<usize, Errno> {
         loop {
-            return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
-                Ok(SIZE) => matches!(Message::decode(&buf), Some(Message::SetupFailed { .. })),
-                // See `recv`.
+            match socket::recv(self.0.as_raw_fd(), buf, flags) {
                 Err(Errno::EINTR | Errno::ECONNRESET) => continue,
-                _ => false,
-            };
+                other => return other,
+            }
         }
     }
 
@@ -254,23 +262,17 @@ impl ParentEnd {
             MsgFlags::empty()
         };
         let mut buf = [0; SIZE];
-        loop {
-            return match socket::recv(self.0.as_raw_fd(), &mut buf, flags) {
-                Ok(0) => Ok(None),
-                Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
-                }),
-                Ok(_) => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "truncated message from sandbox",
-                )),
-                // A peer that dies with a message of ours unread resets
-                // the connection: said once, before what it sent us, which
-                // is still there to read.
-                Err(Errno::EINTR | Errno::ECONNRESET) => continue,
-                Err(Errno::EAGAIN) if nonblocking => Ok(None),
-                Err(errno) => Err(io_error(errno)),
-            };
+        match self.read(&mut buf, flags) {
+            Ok(0) => Ok(None),
+            Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
+            }),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated message from sandbox",
+            )),
+            Err(Errno::EAGAIN) if nonblocking => Ok(None),
+            Err(errno) => Err(io_error(errno)),
         }
     }
 }
