@@ -21,6 +21,7 @@ use nix::sys::socket::{
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SpecError};
+use crate::lower;
 use crate::spec::Spec;
 
 /// Makes a terminal, sends its master end to `socket`, and returns the
@@ -68,9 +69,7 @@ pub fn hand_over(socket: &Path) -> Result<OwnedFd> {
 
 /// Whether the configuration asks for a terminal.
 pub fn needs_terminal(spec: &Spec) -> bool {
-    spec.process
-        .as_ref()
-        .is_some_and(|process| process.terminal)
+    spec.process().as_ref().is_some_and(lower::terminal)
 }
 
 pub fn no_console_socket(bundle: &Path) -> Error {

@@ -25,7 +25,7 @@ use crate::error::{Error, Result, SpecError};
 use crate::lifecycle::{report, wrong_status, Globals};
 use crate::lower;
 use crate::processes;
-use crate::spec::{Process, Spec};
+use crate::spec;
 use crate::state::{self, ContainerDir, Root, Status};
 
 /// How long `exec` waits for a just-started program to be enterable.
@@ -65,13 +65,13 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
         (Status::Running, Some(pid)) => pid,
         _ => return Err(wrong_status(&state, "exec in")),
     };
-    let spec = Spec::load(&state.bundle).map_err(|source| Error::Bundle {
+    let spec = spec::load(&state.bundle).map_err(|source| Error::Bundle {
         bundle: state.bundle.clone(),
         source,
     })?;
     let process = match request.process {
         Some(path) => {
-            let process = Process::load(path).map_err(|source| Error::Bundle {
+            let process = spec::load_process(path).map_err(|source| Error::Bundle {
                 bundle: state.bundle.clone(),
                 source,
             });
@@ -83,18 +83,21 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
             process?
         }
         None => {
-            let mut process = spec.process.clone().ok_or_else(|| Error::Bundle {
+            let mut process = spec.process().clone().ok_or_else(|| Error::Bundle {
                 bundle: state.bundle.clone(),
                 source: SpecError::field("process", "missing: no process to take ARGS into"),
             })?;
-            process.args = request.args.to_vec();
-            process.terminal = request.tty;
+            process.set_args(Some(request.args.to_vec()));
+            process.set_terminal(Some(request.tty));
             process
         }
     };
     // The terminal is made by the detaching `exec`, and inherited by its
     // copy as its standard streams.
-    if process.terminal && !request.held && (!request.detach || request.console_socket.is_none()) {
+    if lower::terminal(&process)
+        && !request.held
+        && (!request.detach || request.console_socket.is_none())
+    {
         return Err(Error::Bundle {
             bundle: state.bundle.clone(),
             source: SpecError::field(
@@ -118,7 +121,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
     if request.detach {
         lowered.command.dry_run().map_err(sandbox)?;
         let terminal = match request.console_socket {
-            Some(socket) if process.terminal => Some(console::hand_over(socket)?),
+            Some(socket) if lower::terminal(&process) => Some(console::hand_over(socket)?),
             _ => None,
         };
         start_detached(&dir, globals, request, terminal)?;

@@ -7,6 +7,7 @@
 //! FIFO; `start` wakes it and it spawns the sandbox, holds the `Child`,
 //! and records how the program ended.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -27,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::lower::{self, Program};
 use crate::processes;
 use crate::signals;
-use crate::spec::Spec;
+use crate::spec::{self, Spec};
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
 
 /// How long `start` waits for the supervisor to open the FIFO and then to
@@ -153,7 +154,7 @@ fn record_created(
         status: Status::Created,
         pid: Some(pid),
         bundle: bundle.to_path_buf(),
-        annotations: spec.annotations.clone(),
+        annotations: annotations(spec),
         hakoniwa: Private {
             holder: pid,
             ..Private::default()
@@ -214,7 +215,7 @@ fn hold(
         status: Status::Running,
         pid: None,
         bundle: bundle.to_path_buf(),
-        annotations: spec.annotations.clone(),
+        annotations: annotations(spec),
         hakoniwa: Private {
             holder,
             ..Private::default()
@@ -384,9 +385,18 @@ fn prepare(bundle: &Path, console: Option<&Path>) -> Result<(PathBuf, Spec, Prog
         bundle: bundle.clone(),
         source,
     };
-    let spec = Spec::load(&bundle).map_err(invalid)?;
+    let spec = spec::load(&bundle).map_err(invalid)?;
     let program = lower::lower(&spec, &bundle, console).map_err(invalid)?;
     Ok((bundle, spec, program))
+}
+
+/// The configuration's annotations, for the state.
+fn annotations(spec: &Spec) -> BTreeMap<String, String> {
+    spec.annotations()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 /// Prints why a program did not run, and returns the exit code.

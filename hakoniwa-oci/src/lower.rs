@@ -11,7 +11,10 @@ use hakoniwa::{
 
 use crate::cgroups;
 use crate::error::SpecError;
-use crate::spec::{self, Spec};
+use crate::spec::{items, Linux, Mount, Process, Spec};
+use oci_spec::runtime::{
+    Hooks, LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, PosixRlimitType,
+};
 
 /// What runs: the command, in its container, and the umask to spawn it
 /// with (the library gives the program the caller's umask).
@@ -26,73 +29,96 @@ pub struct Program {
 /// specification requires.
 pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Program, SpecError> {
     let process = spec
-        .process
+        .process()
         .as_ref()
         .ok_or_else(|| SpecError::field("process", "missing: nothing to run"))?;
     let root = spec
-        .root
+        .root()
         .as_ref()
         .ok_or_else(|| SpecError::field("root", "missing: no root filesystem"))?;
-    if process.args.is_empty() {
-        return Err(SpecError::field("process.args", "empty: nothing to run"));
-    }
     // The specification lets a runtime ignore what it does not know, but
     // not skip a hook it was given.
-    if let Some((kind, _)) = spec.hooks.iter().find(|(_, hooks)| !hooks.is_empty()) {
+    if let Some(kind) = spec.hooks().as_ref().and_then(first_hook) {
         return Err(SpecError::field(
             format!("hooks.{kind}"),
             "hooks are not supported by hakoniwa-oci yet, and a runtime may not skip them",
         ));
     }
+    let linux = spec.linux().as_ref();
 
     // Order matters only within the mounts, which the library applies in
     // the order given; everything else is configuration it orders itself.
     let mut container = Container::empty();
-    namespaces(&mut container, &spec.linux)?;
-    id_maps(&mut container, &spec.linux);
-    container.rootdir(bundle.join(&root.path));
-    if !root.readonly {
+    namespaces(&mut container, linux)?;
+    id_maps(&mut container, linux);
+    container.rootdir(bundle.join(root.path()));
+    // Absent is writable: the specification's default.
+    if !root.readonly().unwrap_or(false) {
         container.runctl(Runctl::RootdirRW);
     }
     // A uts namespace joined by path keeps its hostname (a pod's).
-    let joins_uts = spec
-        .linux
-        .namespaces
+    let joins_uts = namespace_list(linux)
         .iter()
-        .any(|n| n.kind == "uts" && n.path.is_some());
+        .any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_some());
     if let Some(hostname) = spec
-        .hostname
+        .hostname()
         .as_deref()
         .filter(|h| !h.is_empty() && !joins_uts)
     {
         container.hostname(hostname);
     }
-    mounts(&mut container, &spec.mounts, bundle)?;
-    if let Some(console) = console.filter(|_| process.terminal) {
+    mounts(&mut container, items(spec.mounts()), bundle)?;
+    if let Some(console) = console.filter(|_| terminal(process)) {
         container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
     }
-    masked_paths(&mut container, &spec.linux)?;
-    // The library refuses a parameter of no namespace of the container's.
-    for (key, value) in &spec.linux.sysctl {
-        container.sysctl(key, value);
+    if let Some(linux) = linux {
+        masked_paths(&mut container, linux)?;
+        // The library refuses a parameter of no namespace of the
+        // container's. Sorted: the order of the file is lost in the model.
+        let mut sysctl: Vec<_> = linux.sysctl().iter().flatten().collect();
+        sysctl.sort();
+        for (key, value) in sysctl {
+            container.sysctl(key, value);
+        }
+        if let Some(resources) = linux.resources() {
+            cgroups::lower(&mut container, resources)?;
+        }
     }
-    if let Some(resources) = &spec.linux.resources {
-        cgroups::lower(&mut container, resources)?;
-    }
-    process_command(container, process, &spec.linux)
+    process_command(container, process, linux)
+}
+
+/// The name of the first kind of hook `hooks` gives any of.
+fn first_hook(hooks: &Hooks) -> Option<&'static str> {
+    // `prestart` is deprecated by the specification, but a runtime must
+    // still run it.
+    #[allow(deprecated)]
+    let prestart = hooks.prestart();
+    [
+        ("prestart", prestart),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ]
+    .into_iter()
+    .find(|(_, list)| !items(list).is_empty())
+    .map(|(kind, _)| kind)
+}
+
+/// Whether `process` asks for a terminal.
+pub fn terminal(process: &Process) -> bool {
+    process.terminal().unwrap_or(false)
 }
 
 /// Maps `process` (from `exec --process`, or the configuration's own with
 /// other arguments) onto a program that enters the running container
 /// through process `pid`: its namespaces, the configuration's seccomp
 /// filter, the process's identity and limits.
-pub fn lower_exec(spec: &Spec, process: &spec::Process, pid: u32) -> Result<Program, SpecError> {
-    if process.args.is_empty() {
-        return Err(SpecError::field("process.args", "empty: nothing to run"));
-    }
+pub fn lower_exec(spec: &Spec, process: &Process, pid: u32) -> Result<Program, SpecError> {
     let mut container = Container::empty();
     container.enter(pid);
-    process_command(container, process, &spec.linux)
+    process_command(container, process, spec.linux().as_ref())
 }
 
 /// The part of the mapping a container's program and an `exec` share: the
@@ -100,66 +126,69 @@ pub fn lower_exec(spec: &Spec, process: &spec::Process, pid: u32) -> Result<Prog
 /// command itself.
 fn process_command(
     mut container: Container,
-    process: &spec::Process,
-    linux: &spec::Linux,
+    process: &Process,
+    linux: Option<&Linux>,
 ) -> Result<Program, SpecError> {
+    let (program, args) = items(process.args())
+        .split_first()
+        .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
     identity(&mut container, process);
-    rlimits(&mut container, &process.rlimits)?;
+    rlimits(&mut container, items(process.rlimits()))?;
     // The terminal itself comes from the console socket (console.rs): it
     // is the standard streams the program inherits.
-    if process.terminal {
+    if terminal(process) {
         container.runctl(Runctl::TerminalSession);
     }
-    if !process.no_new_privileges {
+    if !process.no_new_privileges().unwrap_or(false) {
         container.runctl(Runctl::AllowNewPrivs);
     }
-    match &linux.seccomp {
+    match linux.and_then(|linux| linux.seccomp().as_ref()) {
         Some(profile) => seccomp(&mut container, profile)?,
         None => {
             container.seccomp_unconfined();
         }
     }
 
-    let mut command = container.command(&process.args[0]);
-    command.args(&process.args[1..]);
-    for (index, entry) in process.env.iter().enumerate() {
+    let mut command = container.command(program);
+    command.args(args);
+    for (index, entry) in items(process.env()).iter().enumerate() {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
             SpecError::field(format!("process.env[{index}]"), "not of the form KEY=VALUE")
         })?;
         command.env(key, value);
     }
-    if !process.cwd.starts_with('/') {
+    if !process.cwd().is_absolute() {
         return Err(SpecError::field("process.cwd", "not an absolute path"));
     }
-    command.current_dir(&process.cwd);
+    command.current_dir(process.cwd());
     Ok(Program {
         command,
-        umask: process.user.umask,
+        umask: process.user().umask(),
     })
 }
 
 /// `linux.namespaces`: a new instance of each one listed, or, with a
 /// `path`, that one joined (network, ipc, uts and cgroup: a pod's, or
 /// podman's network namespace).
-fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
-    for (index, namespace) in linux.namespaces.iter().enumerate() {
+fn namespaces(container: &mut Container, linux: Option<&Linux>) -> Result<(), SpecError> {
+    for (index, namespace) in namespace_list(linux).iter().enumerate() {
         let field = format!("linux.namespaces[{index}]");
-        let kind = match namespace.kind.as_str() {
-            "cgroup" => Namespace::Cgroup,
-            "ipc" => Namespace::Ipc,
-            "mount" => Namespace::Mount,
-            "network" => Namespace::Network,
-            "pid" => Namespace::Pid,
-            "user" => Namespace::User,
-            "uts" => Namespace::Uts,
-            other => {
+        let kind = match namespace.typ() {
+            LinuxNamespaceType::Cgroup => Namespace::Cgroup,
+            LinuxNamespaceType::Ipc => Namespace::Ipc,
+            LinuxNamespaceType::Mount => Namespace::Mount,
+            LinuxNamespaceType::Network => Namespace::Network,
+            LinuxNamespaceType::Pid => Namespace::Pid,
+            LinuxNamespaceType::User => Namespace::User,
+            LinuxNamespaceType::Uts => Namespace::Uts,
+            LinuxNamespaceType::Time => {
                 return Err(SpecError::field(
                     format!("{field}.type"),
-                    format!("namespace {other:?} is not supported"),
+                    "a time namespace is not supported",
                 ))
             }
         };
-        match (&namespace.path, kind) {
+        match (namespace.path(), kind) {
             (None, _) => {
                 container.unshare(kind);
             }
@@ -182,23 +211,32 @@ fn namespaces(container: &mut Container, linux: &spec::Linux) -> Result<(), Spec
 
 /// `linux.uidMappings`/`gidMappings`; with a user namespace and no maps,
 /// the caller is root inside (as `runc spec --rootless` writes).
-fn id_maps(container: &mut Container, linux: &spec::Linux) {
-    let ranges = |maps: &[spec::IdMapping]| -> Vec<(u32, u32, u32)> {
+fn id_maps(container: &mut Container, linux: Option<&Linux>) {
+    let ranges = |maps: &[LinuxIdMapping]| -> Vec<(u32, u32, u32)> {
         maps.iter()
-            .map(|m| (m.container_id, m.host_id, m.size))
+            .map(|m| (m.container_id(), m.host_id(), m.size()))
             .collect()
     };
-    let user_namespace = linux.namespaces.iter().any(|n| n.kind == "user");
-    if linux.uid_mappings.is_empty() && user_namespace {
+    let user_namespace = namespace_list(linux)
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    let uid_mappings = linux.map(|l| items(l.uid_mappings())).unwrap_or_default();
+    let gid_mappings = linux.map(|l| items(l.gid_mappings())).unwrap_or_default();
+    if uid_mappings.is_empty() && user_namespace {
         container.uidmap(0);
     } else {
-        container.uidmaps(&ranges(&linux.uid_mappings));
+        container.uidmaps(&ranges(uid_mappings));
     }
-    if linux.gid_mappings.is_empty() && user_namespace {
+    if gid_mappings.is_empty() && user_namespace {
         container.gidmap(0);
     } else {
-        container.gidmaps(&ranges(&linux.gid_mappings));
+        container.gidmaps(&ranges(gid_mappings));
     }
+}
+
+/// `linux.namespaces` (none without `linux`).
+fn namespace_list(linux: Option<&Linux>) -> &[oci_spec::runtime::LinuxNamespace] {
+    linux.map(|l| items(l.namespaces())).unwrap_or_default()
 }
 
 /// `mounts`, in order. `/dev` as a tmpfs becomes the library's devfs,
@@ -206,24 +244,21 @@ fn id_maps(container: &mut Container, linux: &spec::Linux) {
 /// read-only bind of the host's `/sys` (what runc and crun fall back to
 /// when a new sysfs cannot be mounted); a `cgroup` under it is then the
 /// host's hierarchy, read-only.
-fn mounts(
-    container: &mut Container,
-    mounts: &[spec::Mount],
-    bundle: &Path,
-) -> Result<(), SpecError> {
+fn mounts(container: &mut Container, mounts: &[Mount], bundle: &Path) -> Result<(), SpecError> {
     let mut devfs = false;
     let mut sysfs: Option<&str> = None;
     for (index, mount) in mounts.iter().enumerate() {
         let field = format!("mounts[{index}]");
-        let destination = mount.destination.as_str();
+        let destination = path_str(mount.destination(), &format!("{field}.destination"))?;
         if !destination.starts_with('/') {
             return Err(SpecError::field(
                 format!("{field}.destination"),
                 "not an absolute path",
             ));
         }
-        let bind = mount.options.iter().any(|o| o == "bind" || o == "rbind");
-        let kind = match mount.kind.as_deref() {
+        let options = items(mount.options());
+        let bind = options.iter().any(|o| o == "bind" || o == "rbind");
+        let kind = match mount.typ().as_deref() {
             Some("bind") | Some("none") | None if bind => "bind",
             Some(kind) => kind,
             None => {
@@ -236,7 +271,7 @@ fn mounts(
         let under_sysfs = sysfs.is_some_and(|sys| Path::new(destination).starts_with(sys));
         match kind {
             "bind" => {
-                let source = mount.source.as_ref().ok_or_else(|| {
+                let source = mount.source().as_ref().ok_or_else(|| {
                     SpecError::field(format!("{field}.source"), "missing for a bind mount")
                 })?;
                 let source = bundle.join(source);
@@ -252,7 +287,7 @@ fn mounts(
                 container.devfsmount(destination);
             }
             "tmpfs" => {
-                let options = tmpfs_options(&mount.options, &field)?;
+                let options = tmpfs_options(options, &field)?;
                 container.tmpfsmount_with(destination, options);
             }
             "proc" => {
@@ -279,8 +314,8 @@ fn mounts(
 }
 
 /// Whether a mount asks to be read-only.
-fn read_only(mount: &spec::Mount) -> bool {
-    mount.options.iter().any(|o| o == "ro")
+fn read_only(mount: &Mount) -> bool {
+    items(mount.options()).iter().any(|o| o == "ro")
 }
 
 /// `size=`, `mode=` and `nr_inodes=` of a tmpfs; the flags (`nosuid`,
@@ -317,17 +352,17 @@ fn parse_size(text: &str) -> Option<u64> {
 /// every `/proc` it mounts; other masked paths are hidden with
 /// `Container::mask`. A read-only path beyond those entries cannot be
 /// honoured yet.
-fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), SpecError> {
+fn masked_paths(container: &mut Container, linux: &Linux) -> Result<(), SpecError> {
     let built_in = |path: &str, list: &[&str]| {
         path.strip_prefix("/proc/")
             .is_some_and(|entry| list.contains(&entry))
     };
-    for path in &linux.masked_paths {
+    for path in items(linux.masked_paths()) {
         if !built_in(path, &PROC_MASKED) {
             container.mask(path);
         }
     }
-    for (index, path) in linux.readonly_paths.iter().enumerate() {
+    for (index, path) in items(linux.readonly_paths()).iter().enumerate() {
         // Hidden is stronger than read-only.
         if !built_in(path, &PROC_READ_ONLY) && !built_in(path, &PROC_MASKED) {
             return Err(SpecError::field(
@@ -343,39 +378,48 @@ fn masked_paths(container: &mut Container, linux: &spec::Linux) -> Result<(), Sp
 /// one set: root gets `permitted`; any other user only what is also
 /// `ambient`, since `execve` clears the rest for a user that is not root
 /// (`capabilities(7)`), as it does under runc.
-fn identity(container: &mut Container, process: &spec::Process) {
-    let user = &process.user;
-    let supplementary: Vec<String> = user.additional_gids.iter().map(u32::to_string).collect();
+fn identity(container: &mut Container, process: &Process) {
+    let user = process.user();
+    let supplementary: Vec<String> = items(user.additional_gids())
+        .iter()
+        .map(u32::to_string)
+        .collect();
     let supplementary: Vec<&str> = supplementary.iter().map(String::as_str).collect();
     container.user(
-        &user.uid.to_string(),
-        Some(&user.gid.to_string()),
+        &user.uid().to_string(),
+        Some(&user.gid().to_string()),
         &supplementary,
     );
     container.cap_drop("ALL");
-    if let Some(capabilities) = &process.capabilities {
-        let kept = capabilities
-            .permitted
+    if let Some(capabilities) = process.capabilities() {
+        let ambient = capabilities.ambient().clone().unwrap_or_default();
+        let mut kept: Vec<String> = capabilities
+            .permitted()
             .iter()
-            .filter(|name| user.uid == 0 || capabilities.ambient.contains(name));
-        for capability in kept {
+            .flatten()
+            .filter(|capability| user.uid() == 0 || ambient.contains(capability))
+            .map(|capability| format!("CAP_{capability}"))
+            .collect();
+        // A set in the model: sorted, so every run adds them alike.
+        kept.sort();
+        for capability in &kept {
             container.cap_add(capability);
         }
     }
 }
 
 /// `process.rlimits`.
-fn rlimits(container: &mut Container, limits: &[spec::Rlimit]) -> Result<(), SpecError> {
+fn rlimits(container: &mut Container, limits: &[PosixRlimit]) -> Result<(), SpecError> {
     for (index, limit) in limits.iter().enumerate() {
-        let resource = match limit.kind.as_str() {
-            "RLIMIT_AS" => Rlimit::As,
-            "RLIMIT_CORE" => Rlimit::Core,
-            "RLIMIT_CPU" => Rlimit::Cpu,
-            "RLIMIT_FSIZE" => Rlimit::Fsize,
-            "RLIMIT_MEMLOCK" => Rlimit::Memlock,
-            "RLIMIT_NOFILE" => Rlimit::Nofile,
-            "RLIMIT_NPROC" => Rlimit::Nproc,
-            "RLIMIT_STACK" => Rlimit::Stack,
+        let resource = match limit.typ() {
+            PosixRlimitType::RlimitAs => Rlimit::As,
+            PosixRlimitType::RlimitCore => Rlimit::Core,
+            PosixRlimitType::RlimitCpu => Rlimit::Cpu,
+            PosixRlimitType::RlimitFsize => Rlimit::Fsize,
+            PosixRlimitType::RlimitMemlock => Rlimit::Memlock,
+            PosixRlimitType::RlimitNofile => Rlimit::Nofile,
+            PosixRlimitType::RlimitNproc => Rlimit::Nproc,
+            PosixRlimitType::RlimitStack => Rlimit::Stack,
             other => {
                 return Err(SpecError::field(
                     format!("process.rlimits[{index}].type"),
@@ -383,20 +427,24 @@ fn rlimits(container: &mut Container, limits: &[spec::Rlimit]) -> Result<(), Spe
                 ))
             }
         };
-        container.setrlimit(resource, limit.soft, limit.hard);
+        container.setrlimit(resource, limit.soft(), limit.hard());
     }
     Ok(())
 }
 
 /// `linux.seccomp`, compiled by the library's compiler.
-fn seccomp(container: &mut Container, profile: &serde_json::Value) -> Result<(), SpecError> {
-    if profile.get("listenerPath").is_some() {
+fn seccomp(container: &mut Container, profile: &LinuxSeccomp) -> Result<(), SpecError> {
+    if profile.listener_path().is_some() {
         return Err(SpecError::field(
             "linux.seccomp.listenerPath",
             "a seccomp notification listener is not supported yet",
         ));
     }
-    let filter = Filter::from_json("linux.seccomp", &profile.to_string())
+    // The model writes back the specification's JSON form, which is the
+    // one the library's compiler reads.
+    let json = serde_json::to_string(profile)
+        .map_err(|error| SpecError::field("linux.seccomp", error.to_string()))?;
+    let filter = Filter::from_json("linux.seccomp", &json)
         .map_err(|error| SpecError::field("linux.seccomp", error.to_string()))?;
     container.seccomp_filter(filter);
     Ok(())
@@ -418,7 +466,7 @@ mod tests {
                 "process": {{"user": {{"uid": 0, "gid": 0}}, "cwd": "/", "args": ["true"]}}
                 {extra}}}"#
         );
-        Spec::parse(&text).expect("a valid spec")
+        crate::spec::parse(&text).expect("a valid spec")
     }
 
     fn lower_error(extra: &str) -> String {
@@ -471,11 +519,29 @@ mod tests {
     }
 
     #[test]
+    fn a_seccomp_profile_goes_through_the_model_to_the_compiler() {
+        let profile = r#", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            "syscalls": [
+                {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]}}"#;
+        lower(&spec(profile), Path::new("/bundle"), None).unwrap_or_else(|e| panic!("{e}"));
+        let error = lower_error(
+            r#", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}}"#,
+        );
+        assert!(error.starts_with("linux.seccomp: "), "{error}");
+    }
+
+    #[test]
     fn an_unknown_rlimit_names_its_index() {
         let text = r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
             "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
                         "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
-        let spec = Spec::parse(text).expect("a valid spec");
+        let spec = crate::spec::parse(text).expect("a valid spec");
         let error = lower(&spec, Path::new("/b"), None)
             .err()
             .expect("refused")

@@ -413,7 +413,8 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         assert_eq!(ran.stdout, "tmp-written\n", "{podman:?}: {ran:?}");
 
         // The program's view: its own pid namespace, podman's capabilities,
-        // the host's /sys read-only with its firmware hidden, an mqueue.
+        // the host's /sys read-only with its firmware hidden, an mqueue, and
+        // podman's seccomp filter (config.json's, compiled by the library).
         let ran = podman.run(
             &[],
             &[
@@ -421,7 +422,8 @@ fn podman_runs_containers_with_hakoniwa_oci() {
                 "-c",
                 "echo $$; grep CapEff /proc/self/status; \
                  touch /sys/x 2>/dev/null || echo sys-read-only; \
-                 ls -A /sys/firmware | wc -l; grep -c ' /dev/mqueue mqueue ' /proc/mounts",
+                 ls -A /sys/firmware | wc -l; grep -c ' /dev/mqueue mqueue ' /proc/mounts; \
+                 grep Seccomp: /proc/self/status",
             ],
         );
         let lines: Vec<&str> = ran.stdout.lines().collect();
@@ -440,7 +442,7 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         assert_ne!(effective & 1, 0, "{podman:?}: CAP_CHOWN missing: {ran:?}");
         assert_eq!(
             &lines[2..],
-            ["sys-read-only", "0", "1"],
+            ["sys-read-only", "0", "1", "Seccomp:\t2"],
             "{podman:?}: {ran:?}"
         );
 
