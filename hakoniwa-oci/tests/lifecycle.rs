@@ -461,3 +461,26 @@ fn linux_sysctl_sets_the_containers_own_parameters_only() {
         );
     }
 }
+
+#[test]
+fn masked_and_read_only_paths_are_hidden_and_protected() {
+    for caller in callers() {
+        let probe = [
+            "sh",
+            "-c",
+            "wc -c < /etc/passwd; touch /tmp/x 2>/dev/null || echo tmp-read-only; \
+             touch /proc/sys/kernel/x 2>/dev/null || echo sys-read-only",
+        ];
+        let bundle = Bundle::new("paths", caller, &probe);
+        let mut config = bundle.config(&probe);
+        config["linux"]["maskedPaths"] = json!(["/etc/passwd", "/no/such/file"]);
+        config["linux"]["readonlyPaths"] = json!(["/tmp", "/proc/sys", "/no/such/dir"]);
+        bundle.write_config(&config);
+        let outcome = bundle.oci(&["run", "--bundle", "{bundle}", "box"]);
+        assert_eq!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+        assert_eq!(
+            outcome.stdout, "0\ntmp-read-only\nsys-read-only\n",
+            "{caller:?}: {outcome:?}"
+        );
+    }
+}

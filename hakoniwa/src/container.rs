@@ -112,6 +112,8 @@ pub(crate) enum Mount {
     Mqueue { target: PathBuf },
     /// What is at `target` (if anything), hidden.
     Mask { target: PathBuf },
+    /// What is at `target` (if anything), made read-only.
+    ReadOnly { target: PathBuf },
     /// A symbolic link `link -> original`.
     Symlink { original: PathBuf, link: PathBuf },
 }
@@ -593,6 +595,24 @@ impl Container {
     /// host kernel are hidden). A path that does not exist is left alone.
     pub fn mask(&mut self, container: &str) -> &mut Self {
         self.mounts.push(Mount::Mask {
+            target: container.into(),
+        });
+        self
+    }
+
+    /// Makes what the sandbox has at `container` read-only once the mounts
+    /// are in place, with everything mounted below it: it is bound onto
+    /// itself, read-only (as the `/proc` entries that reach the host kernel
+    /// are). A path that does not exist is left alone.
+    ///
+    /// ```no_run
+    /// use hakoniwa::Container;
+    ///
+    /// let mut container = Container::new();
+    /// container.bindmount_rw("/srv/data", "/data").readonly("/data/config");
+    /// ```
+    pub fn readonly(&mut self, container: &str) -> &mut Self {
+        self.mounts.push(Mount::ReadOnly {
             target: container.into(),
         });
         self

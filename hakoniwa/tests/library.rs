@@ -404,6 +404,36 @@ fn an_mqueue_mounts_inside_devfs_and_masks_hide_what_they_name() {
     );
 }
 
+#[test]
+fn a_read_only_path_protects_what_is_mounted_below_it() {
+    both_ways("a_read_only_path_protects_what_is_mounted_below_it", || {
+        let mut container = container();
+        // Given before the mounts it protects: it still acts on them.
+        container
+            .readonly("/data/ro")
+            .readonly("/no/such/path")
+            .tmpfsmount("/data")
+            .dir("/data/ro", 0o755)
+            .tmpfsmount("/data/ro/inner");
+        let output = container
+            .command("sh")
+            .args([
+                "-c",
+                "touch /data/x && echo data-written; \
+                 touch /data/ro/x 2>/dev/null || echo ro-refused; \
+                 touch /data/ro/inner/x 2>/dev/null || echo inner-refused",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            stdout, "data-written\nro-refused\ninner-refused\n",
+            "{output:?}"
+        );
+        assert!(output.status.success(), "{:?}", output.status);
+    });
+}
+
 /// The (first) child of process `parent`, found through `/proc/*/status`.
 fn child_of(parent: u32) -> u32 {
     let ppid = format!("PPid:\t{parent}\n");

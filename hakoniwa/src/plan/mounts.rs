@@ -155,6 +155,11 @@ pub(crate) fn plan(
                 let what = format!("hide {}", target.display());
                 steps.push(step(&target, StepKind::Mask, what)?);
             }
+            Mount::ReadOnly { target } => {
+                let target = sandbox_path("path to make read-only", target)?;
+                let what = format!("make {} read-only", target.display());
+                steps.push(step(&target, StepKind::ReadOnlyInPlace, what)?);
+            }
             Mount::Devfs { target } => plan_devfs(&mut steps, target)?,
             Mount::Symlink { original, link } => {
                 let link = sandbox_path("symlink", link)?;
@@ -459,10 +464,13 @@ fn staging_dir(path: &str) -> Result<Step> {
 }
 
 /// The mounts in the order they are applied: parents first, the order
-/// given among mounts of the same depth.
+/// given among mounts of the same depth; hiding and protecting last, so
+/// that they act on the finished tree (and nothing needs to be made inside
+/// a path once it is read-only).
 pub(crate) fn in_order(mounts: &[Mount]) -> Vec<&Mount> {
     let mut ordered: Vec<&Mount> = mounts.iter().collect();
-    ordered.sort_by_key(|mount| depth(mount_target(mount)));
+    let finishing = |mount: &Mount| matches!(mount, Mount::Mask { .. } | Mount::ReadOnly { .. });
+    ordered.sort_by_key(|mount| (finishing(mount), depth(mount_target(mount))));
     ordered
 }
 
@@ -474,6 +482,7 @@ fn mount_target(mount: &Mount) -> &Path {
         | Mount::Procfs { target }
         | Mount::Mqueue { target }
         | Mount::Mask { target }
+        | Mount::ReadOnly { target }
         | Mount::Dir { target, .. }
         | Mount::File { target, .. }
         | Mount::Overlay { target, .. } => target,
@@ -506,7 +515,9 @@ fn host_path_after(applied: &[&Mount], rootdir: Option<&Path>, path: &Path) -> O
         | Mount::Mqueue { target }
         | Mount::Mask { target }
         | Mount::Overlay { target, .. } => path.starts_with(target).then_some(None),
-        Mount::Symlink { .. } | Mount::Dir { .. } | Mount::File { .. } => None,
+        Mount::Symlink { .. } | Mount::Dir { .. } | Mount::File { .. } | Mount::ReadOnly { .. } => {
+            None
+        }
     });
     match covering {
         Some(host) => host,
@@ -529,6 +540,11 @@ pub(crate) fn host_leftovers(mounts: &[Mount], rootdir: Option<&Path>) -> Vec<Pa
     let ordered = in_order(mounts);
     let mut created = Vec::new();
     for (index, mount) in ordered.iter().enumerate() {
+        // Hiding or protecting a path makes nothing: what is not there is
+        // left alone, and what the program makes there is its own.
+        if matches!(mount, Mount::Mask { .. } | Mount::ReadOnly { .. }) {
+            continue;
+        }
         let mut paths: Vec<&Path> = mount_target(mount).ancestors().collect();
         paths.reverse();
         for path in paths.into_iter().filter(|path| *path != Path::new("/")) {
@@ -1042,6 +1058,41 @@ mod tests {
             .map(|s| s.target.to_str().unwrap())
             .collect();
         assert_eq!(mounts, ["/newroot/tmp", "/newroot/tmp/etc"]);
+    }
+
+    #[test]
+    fn hiding_and_protecting_come_after_every_mount() {
+        let steps = user_steps(&[
+            Mount::ReadOnly {
+                target: "/data".into(),
+            },
+            Mount::Mask {
+                target: "/data/secret".into(),
+            },
+            tmpfs("/data"),
+            tmpfs("/data/inner/deeper"),
+        ])
+        .unwrap();
+        let whats: Vec<&str> = steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    StepKind::Tmpfs { .. } | StepKind::Mask | StepKind::ReadOnlyInPlace
+                )
+            })
+            .map(|s| s.what.as_str())
+            .collect();
+        assert_eq!(
+            whats,
+            [
+                "mount tmpfs on /data (mode=755)",
+                "mount tmpfs on /data/inner/deeper (mode=755)",
+                "make /data read-only",
+                "hide /data/secret"
+            ],
+            "{whats:?}"
+        );
     }
 
     #[test]
