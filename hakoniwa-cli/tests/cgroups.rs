@@ -145,6 +145,8 @@ fn cpus_writes_the_quota_and_holds_a_busy_loop_near_it(caller: &Caller) {
         .run(&args, &[common::binaries::PROBE, "spin"])
         .spawn();
     // The limit as the kernel holds it: v1 cpu.cfs_quota_us, v2 cpu.max.
+    // The directory exists a moment before the limit is written into it:
+    // the kernel's "no limit" means not yet.
     let deadline = Instant::now() + Duration::from_secs(2);
     let quota = loop {
         let found = cgroups_of(&parents, running.pid())
@@ -153,7 +155,8 @@ fn cpus_writes_the_quota_and_holds_a_busy_loop_near_it(caller: &Caller) {
                 fs::read_to_string(dir.join("cpu.cfs_quota_us"))
                     .or_else(|_| fs::read_to_string(dir.join("cpu.max")))
                     .ok()
-            });
+            })
+            .filter(|quota| quota != "-1\n" && !quota.starts_with("max "));
         match found {
             Some(quota) => break quota,
             None if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
