@@ -10,6 +10,7 @@ use hakoniwa::{
 };
 
 use crate::cgroups;
+use crate::devices;
 use crate::error::SpecError;
 use crate::spec::{self, Spec};
 
@@ -76,9 +77,8 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
     for (key, value) in &spec.linux.sysctl {
         container.sysctl(key, value);
     }
-    if let Some(resources) = &spec.linux.resources {
-        cgroups::lower(&mut container, resources)?;
-    }
+    cgroups::lower(&mut container, &spec.linux)?;
+    devices::lower(&mut container, &spec.linux.devices, &spec.mounts)?;
     process_command(container, process, &spec.linux)
 }
 

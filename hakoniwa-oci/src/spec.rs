@@ -121,10 +121,30 @@ pub struct Linux {
     pub readonly_paths: Vec<String>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
+    /// Where the container's cgroup goes: a path, or systemd's
+    /// `slice:prefix:name`.
+    pub cgroups_path: Option<String>,
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }
 
-/// `linux.resources`: the cgroup limits. Kept as JSON objects, so that a
-/// knob this runtime does not apply is named in the error, not dropped.
+/// A device node the container must have (`linux.devices`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub path: String,
+    /// `c` (or `u`), `b`, `p`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub major: u64,
+    #[serde(default)]
+    pub minor: u64,
+}
+
+/// `linux.resources`: the cgroup limits (and what `update --resources`
+/// reads). Kept as JSON objects, so that a knob this runtime does not apply
+/// is named in the error, not dropped.
 #[derive(Debug, Default, Deserialize)]
 pub struct Resources {
     #[serde(default)]
@@ -160,6 +180,16 @@ pub struct IdMapping {
     #[serde(rename = "hostID")]
     pub host_id: u32,
     pub size: u32,
+}
+
+impl Resources {
+    /// Parses a `linux.resources` object (`update --resources`); an error
+    /// names the field.
+    pub fn parse(text: &str) -> Result<Resources, SpecError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|error| SpecError::field(error.path().to_string(), error.inner().to_string()))
+    }
 }
 
 impl Process {
