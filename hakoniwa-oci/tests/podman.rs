@@ -413,6 +413,11 @@ fn podman_runs_containers_with_hakoniwa_oci() {
                 .unwrap_or_else(|| {
                     panic!("no child of {holder} in a cgroup of its own: {children}")
                 });
+            // Where podman's linux.cgroupsPath put it (cgroupfs, as root).
+            assert!(
+                own.lines().any(|l| l.ends_with(&format!("/libpod-{id}"))),
+                "{podman:?}: {own}"
+            );
             // The kernel's word: v1's freezer.state, or v2's cgroup.events.
             let in_cgroup = |hierarchy: &str, file: &str| {
                 let line = format!(":{hierarchy}:");

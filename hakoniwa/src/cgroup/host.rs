@@ -368,6 +368,35 @@ mod tests {
     }
 
     #[test]
+    fn a_path_is_taken_from_the_hierarchys_root_or_the_callers_cgroup() {
+        let plan = |path: Option<&str>| {
+            let mut cgroup = crate::Cgroup::new();
+            if let Some(path) = path {
+                cgroup.path(path);
+            }
+            CgroupPlan::new(&cgroup).expect("a valid plan")
+        };
+        let point = Path::new("/sys/fs/cgroup/memory");
+        let base = Path::new("/sys/fs/cgroup/memory/process_api/1");
+        assert_eq!(
+            target(&plan(None), point, base, "hakoniwa-7-0"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/1/hakoniwa-7-0")
+        );
+        assert_eq!(
+            target(&plan(Some("/kubepods/pod1/c1")), point, base, "unused"),
+            PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1/c1")
+        );
+        assert_eq!(
+            target(&plan(Some("box/c1")), point, base, "unused"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/1/box/c1")
+        );
+        assert_eq!(
+            existing_ancestor(Path::new("/proc/self/no/such/cgroup")),
+            PathBuf::from("/proc/self")
+        );
+    }
+
+    #[test]
     fn a_v2_host_gives_the_callers_own_cgroup() {
         let mounts = parse_mountinfo(
             "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
