@@ -370,3 +370,48 @@ fn linux_devices_are_bound_from_the_host_and_a_bad_one_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_cgroup_named_by_path_alone_can_be_paused() {
+    for caller in callers() {
+        // No limit: the cgroup needs no controller but the freezer (on
+        // this hybrid host, root gets it in the v2 tree: cgroup.freeze).
+        let bundle = counting_bundle("path-alone", caller, Value::Null);
+        let mut config: Value = serde_json::from_str(
+            &fs::read_to_string(bundle.dir.join("config.json")).expect("config.json"),
+        )
+        .expect("JSON");
+        let path = format!("/hakoniwa-oci-test-{}-alone-{caller:?}", std::process::id());
+        config["linux"]["cgroupsPath"] = json!(path);
+        bundle.write_config(&config);
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        let started = bundle.oci(&["start", "box"]);
+        if started.code != Some(0) && started.stderr.contains("is not writable by uid") {
+            eprintln!(
+                "skipping as {caller:?}: no writable cgroup: {}",
+                started.stderr.trim()
+            );
+            assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+            continue;
+        }
+        assert_eq!(started.code, Some(0), "{caller:?}: {started:?}");
+        let _cleanup = Cleanup(&bundle);
+        let before = wait_for_count_above(&bundle, 0);
+        assert_eq!(bundle.oci(&["pause", "box"]).code, Some(0));
+        assert_eq!(bundle.state("box")["status"], "paused");
+        let frozen_at = count(&bundle);
+        assert!(frozen_at >= before);
+        thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            count(&bundle),
+            frozen_at,
+            "{caller:?}: it counted while paused"
+        );
+        assert_eq!(bundle.oci(&["resume", "box"]).code, Some(0));
+        wait_for_count_above(&bundle, frozen_at);
+        let paths = cgroup_paths(&bundle.state("box"));
+        assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+        assert!(paths.iter().all(|p| !p.exists()), "{paths:?} left");
+    }
+}
