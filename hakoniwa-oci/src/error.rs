@@ -108,6 +108,26 @@ pub enum Error {
     NoProgram { id: String },
     #[error("container {id} did not start: {reason}")]
     NotStarted { id: String, reason: String },
+    #[error(
+        "cannot {action} container {id}: it has no cgroup of its own (its config.json sets no \
+         linux.cgroupsPath and no linux.resources limit); hint: give it one of them, where the \
+         runtime may make cgroups (root on a cgroup v1 or hybrid host, a delegated cgroup v2 \
+         subtree rootless; see docs/cgroups.md)"
+    )]
+    NoCgroup { id: String, action: &'static str },
+    #[error("failed to {action} container {id}")]
+    Cgroup {
+        action: &'static str,
+        id: String,
+        #[source]
+        source: Box<hakoniwa::Error>,
+    },
+    #[error("invalid resources for container {id}")]
+    Resources {
+        id: String,
+        #[source]
+        source: SpecError,
+    },
 }
 
 impl Error {

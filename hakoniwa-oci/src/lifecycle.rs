@@ -237,6 +237,7 @@ fn hold(
         }
     };
     state.pid = Some(child.id());
+    state.hakoniwa.cgroup = child.cgroup().as_ref().map(state::CgroupRecord::new);
     dir.save(&state)?;
     log::debug!("container {}: sandbox init is pid {}", dir.id, child.id());
     let status = child.wait().map_err(|source| Error::Sandbox {
@@ -290,7 +291,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     loop {
         let state = dir.load()?;
         match state.status {
-            Status::Running => return Ok(()),
+            Status::Running | Status::Paused => return Ok(()),
             // Spawned (a pid was recorded) and already ended: started. How
             // it ended — a program that could not be executed, a mount
             // that failed — is its exit status (125/126/127) and message,
@@ -336,7 +337,7 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
 pub fn ps(root: &Root, id: &str) -> Result<Vec<u32>> {
     let state = root.container(id)?.load()?;
     Ok(match (state.status, state.pid) {
-        (Status::Running, Some(init)) => {
+        (Status::Running | Status::Paused, Some(init)) => {
             let mut pids = vec![init];
             pids.extend(processes::descendants(init));
             pids
@@ -355,7 +356,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             return Err(wrong_status(&state, "delete"));
         }
         if let Some(pid) = state.pid {
-            signals::send(id, pid, Signal::SIGKILL)?;
+            signals::signal_container(&state, pid, Signal::SIGKILL)?;
         }
     }
     // The holder writes the final state: let it finish before removing.

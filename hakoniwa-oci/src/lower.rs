@@ -10,6 +10,7 @@ use hakoniwa::{
 };
 
 use crate::cgroups;
+use crate::devices;
 use crate::error::SpecError;
 use crate::spec::{items, Linux, Mount, Process, Spec};
 use oci_spec::runtime::{
@@ -80,9 +81,8 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         for (key, value) in sysctl {
             container.sysctl(key, value);
         }
-        if let Some(resources) = linux.resources() {
-            cgroups::lower(&mut container, resources)?;
-        }
+        cgroups::lower(&mut container, linux)?;
+        devices::lower(&mut container, items(linux.devices()), items(spec.mounts()))?;
     }
     process_command(container, process, linux)
 }

@@ -5,6 +5,8 @@
 
 mod cgroups;
 mod console;
+mod control;
+mod devices;
 mod error;
 mod exec;
 mod features;
@@ -47,8 +49,8 @@ struct Cli {
     #[arg(long, global = true)]
     debug: bool,
     /// Accepted for engines that pass it (podman with cgroup_manager =
-    /// "systemd"): this runtime does not apply linux.resources yet, with
-    /// either cgroup manager
+    /// "systemd"): linux.cgroupsPath in systemd's form (slice:prefix:name)
+    /// is told by its form, and the cgroup made directly, without systemd
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     #[command(subcommand)]
@@ -95,6 +97,36 @@ enum Verb {
     Ps {
         #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
         format: PsFormat,
+        id: String,
+    },
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Let a paused container's processes go on
+    Resume { id: String },
+    /// Change a running container's cgroup limits
+    Update {
+        /// The limits as a linux.resources object (JSON), from FILE or `-`
+        /// for standard input; the flags below go over it
+        #[arg(short, long, value_name = "FILE")]
+        resources: Option<PathBuf>,
+        /// Memory limit in bytes (linux.resources.memory.limit)
+        #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
+        memory: Option<i64>,
+        /// Memory and swap together, in bytes (memory.swap)
+        #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
+        memory_swap: Option<i64>,
+        /// Most processes and threads at once (pids.limit)
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        pids_limit: Option<i64>,
+        /// CPU time per period, in microseconds (cpu.quota)
+        #[arg(long, value_name = "US", allow_negative_numbers = true)]
+        cpu_quota: Option<i64>,
+        /// The quota's period, in microseconds (cpu.period)
+        #[arg(long, value_name = "US")]
+        cpu_period: Option<i64>,
+        /// Relative CPU share, 1024 by default (cpu.shares)
+        #[arg(long, value_name = "N")]
+        cpu_shares: Option<i64>,
         id: String,
     },
     /// Print what this runtime supports, as JSON (the runtime
@@ -206,6 +238,28 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
                     }
                 }
             }
+        }
+        Verb::Pause { id } => control::pause(&root, id)?,
+        Verb::Resume { id } => control::resume(&root, id)?,
+        Verb::Update {
+            resources,
+            memory,
+            memory_swap,
+            pids_limit,
+            cpu_quota,
+            cpu_period,
+            cpu_shares,
+            id,
+        } => {
+            let flags = control::Limits {
+                memory: *memory,
+                memory_swap: *memory_swap,
+                pids_limit: *pids_limit,
+                cpu_quota: *cpu_quota,
+                cpu_period: *cpu_period,
+                cpu_shares: *cpu_shares,
+            };
+            control::update(&root, id, resources.as_deref(), &flags)?
         }
         Verb::Features => println!("{}", features::features()),
         Verb::Delete { force, id } => lifecycle::delete(&root, id, *force)?,

@@ -7,10 +7,11 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+use crate::control;
 use crate::error::{Error, Result};
 use crate::lifecycle::wrong_status;
 use crate::processes;
-use crate::state::{Root, Status};
+use crate::state::{Root, State, Status};
 
 /// `kill ID [SIGNAL]`: to the supervisor while `created` (which ends the
 /// container), to the sandbox's init while `running` (which passes it to
@@ -18,20 +19,30 @@ use crate::state::{Root, Status};
 ///
 /// With `all`, a running container's every process gets it directly —
 /// but `KILL`, which init gets: the pid namespace then ends with it.
+///
+/// A paused container is thawed once the signal is sent: a frozen process
+/// takes no signal, not even `KILL` under the v1 freezer.
 pub fn kill(root: &Root, id: &str, signal: &str, all: bool) -> Result<()> {
     let signal = parse_signal(signal)?;
     let state = root.container(id)?.load()?;
     let pid = match (state.status, state.pid) {
-        (Status::Created | Status::Running, Some(pid)) => pid,
+        (Status::Created | Status::Running | Status::Paused, Some(pid)) => pid,
         _ => return Err(wrong_status(&state, "signal")),
     };
-    if all && state.status == Status::Running && signal != Signal::SIGKILL {
+    if all && state.status != Status::Created && signal != Signal::SIGKILL {
         for process in processes::descendants(pid) {
             send(id, process, signal)?;
         }
-        return Ok(());
+        return control::thaw_if_paused(&state);
     }
-    send(id, pid, signal)
+    signal_container(&state, pid, signal)
+}
+
+/// Sends `signal` to the container's `pid`, then thaws the container if
+/// it was paused.
+pub fn signal_container(state: &State, pid: u32, signal: Signal) -> Result<()> {
+    send(&state.id, pid, signal)?;
+    control::thaw_if_paused(state)
 }
 
 /// `KILL`, `SIGKILL` or `9`.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-pub use oci_spec::runtime::{Linux, Mount, Process, Spec};
+pub use oci_spec::runtime::{Linux, LinuxDevice, LinuxResources, Mount, Process, Spec};
 
 use crate::error::SpecError;
 
@@ -38,6 +38,12 @@ pub fn parse(text: &str) -> Result<Spec, SpecError> {
 /// object of a configuration; a parse error names the field.
 pub fn load_process(path: &Path) -> Result<Process, SpecError> {
     from_json(&read(path)?).map_err(|error| error.in_file(path))
+}
+
+/// Parses a `linux.resources` object (`update --resources`); an error
+/// names the field.
+pub fn parse_resources(text: &str) -> Result<LinuxResources, SpecError> {
+    from_json(text)
 }
 
 /// The items of one of the model's optional lists (absent is empty).

@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use hakoniwa::{CgroupDirs, CgroupVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -28,6 +29,8 @@ pub enum Status {
     Created,
     /// The program runs.
     Running,
+    /// The program's cgroup is frozen (`pause`), until `resume`.
+    Paused,
     /// The program has exited (or never will).
     Stopped,
 }
@@ -37,6 +40,7 @@ impl fmt::Display for Status {
         f.write_str(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -73,6 +77,40 @@ pub struct Private {
     /// Why the container never ran its program, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sandbox's cgroup, when it has one: what `pause`, `resume` and
+    /// `update` act on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupRecord>,
+}
+
+/// A sandbox's cgroup as the state file keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    /// 1 or 2.
+    pub version: u8,
+    pub paths: Vec<PathBuf>,
+}
+
+impl CgroupRecord {
+    /// The record of the library's handle.
+    pub fn new(dirs: &CgroupDirs) -> Self {
+        Self {
+            version: match dirs.version() {
+                CgroupVersion::V1 => 1,
+                CgroupVersion::V2 => 2,
+            },
+            paths: dirs.paths().to_vec(),
+        }
+    }
+
+    /// The library's handle, to act on the cgroup.
+    pub fn dirs(&self) -> CgroupDirs {
+        let version = match self.version {
+            1 => CgroupVersion::V1,
+            _ => CgroupVersion::V2,
+        };
+        CgroupDirs::new(version, self.paths.clone())
+    }
 }
 
 /// The state directory of every container (`--root`).
@@ -147,7 +185,8 @@ impl ContainerDir {
     }
 
     /// Reads the state, with `status` brought up to date: a container
-    /// whose process is gone is `stopped`, whatever the file last said.
+    /// whose process is gone is `stopped`, whatever the file last said; a
+    /// running one whose cgroup the kernel says is frozen is `paused`.
     pub fn load(&self) -> Result<State> {
         let path = self.dir.join(STATE_FILE);
         let text = match fs::read_to_string(&path) {
@@ -162,6 +201,16 @@ impl ContainerDir {
         let gone = state.pid.is_none_or(|pid| !is_alive(pid));
         if state.status != Status::Stopped && gone {
             state.status = Status::Stopped;
+        }
+        let frozen = || {
+            state
+                .hakoniwa
+                .cgroup
+                .as_ref()
+                .is_some_and(|cgroup| cgroup.dirs().is_frozen().unwrap_or(false))
+        };
+        if state.status == Status::Running && frozen() {
+            state.status = Status::Paused;
         }
         Ok(state)
     }

@@ -8,7 +8,7 @@ mod bounded;
 mod engine;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -390,6 +390,62 @@ fn podman_runs_containers_with_hakoniwa_oci() {
                 ],
             );
             assert!(ran.stderr.contains("can't fork"), "{podman:?}: {ran:?}");
+        }
+
+        // pause and unpause (the freezer), and update of the memory limit,
+        // as root (rootless here has no cgroup: see above).
+        if podman.caller == Caller::Root {
+            let id = podman.start_detached("echo ready; while true; do sleep 0.1; done");
+            let paused = podman.podman(&["pause", &id]);
+            assert!(paused.status.success(), "{podman:?}: {paused:?}");
+            assert_eq!(podman.inspect(&id, "{{.State.Status}}"), "paused");
+            // podman's pid is the runtime's holder, in conmon's cgroup; the
+            // sandbox's init is its child in another (its other child, the
+            // library's cgroup keeper, stays in the holder's).
+            let holder = podman.inspect(&id, "{{.State.Pid}}");
+            let cgroup_of = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).ok();
+            let children = fs::read_to_string(format!("/proc/{holder}/task/{holder}/children"))
+                .expect("the holder's children");
+            let own = children
+                .split_whitespace()
+                .filter_map(cgroup_of)
+                .find(|own| Some(own) != cgroup_of(&holder).as_ref())
+                .unwrap_or_else(|| {
+                    panic!("no child of {holder} in a cgroup of its own: {children}")
+                });
+            // Where podman's linux.cgroupsPath put it (cgroupfs, as root).
+            assert!(
+                own.lines().any(|l| l.ends_with(&format!("/libpod-{id}"))),
+                "{podman:?}: {own}"
+            );
+            // The kernel's word: v1's freezer.state, or v2's cgroup.events.
+            let in_cgroup = |hierarchy: &str, file: &str| {
+                let line = format!(":{hierarchy}:");
+                let path = own
+                    .lines()
+                    .find_map(|l| l.split_once(&line).map(|(_, p)| p))?;
+                let dir = Path::new("/sys/fs/cgroup").join(hierarchy).join(&path[1..]);
+                fs::read_to_string(dir.join(file)).ok()
+            };
+            let frozen = match in_cgroup("freezer", "freezer.state") {
+                Some(state) => state.trim() == "FROZEN",
+                None => in_cgroup("", "cgroup.events").is_some_and(|e| e.contains("frozen 1")),
+            };
+            assert!(frozen, "{podman:?}: not frozen: {own}");
+            let resumed = podman.podman(&["unpause", &id]);
+            assert!(resumed.status.success(), "{podman:?}: {resumed:?}");
+            assert_eq!(podman.inspect(&id, "{{.State.Status}}"), "running");
+
+            let updated = podman.podman(&["update", "--memory", "48m", &id]);
+            assert!(updated.status.success(), "{podman:?}: {updated:?}");
+            let limit = in_cgroup("memory", "memory.limit_in_bytes")
+                .or_else(|| in_cgroup("", "memory.max"))
+                .expect("the memory limit");
+            assert_eq!(limit.trim(), (48u64 << 20).to_string(), "{own}");
+            assert!(podman
+                .podman(&["rm", "--force", "--time", "0", &id])
+                .status
+                .success());
         }
 
         // -e and --user.

@@ -8,6 +8,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 use crate::cgroup::live::SandboxCgroup;
+use crate::cgroup::CgroupDirs;
 use crate::error::{io_error, Error, Result};
 use crate::metrics::{ProcPidStatus, Rusage};
 use crate::network::pasta::PastaProcess;
@@ -96,6 +97,13 @@ impl Child {
     /// the program through.
     pub fn id(&self) -> u32 {
         self.pid.as_raw() as u32
+    }
+
+    /// The sandbox's cgroup while it runs, when it has one
+    /// ([`Container::cgroup`](crate::Container::cgroup)): to freeze it or
+    /// change its limits, from here or from another process.
+    pub fn cgroup(&self) -> Option<CgroupDirs> {
+        self.cgroup.as_ref().map(SandboxCgroup::dirs)
     }
 
     /// Kills the whole sandbox (SIGKILL to its init, which takes every

@@ -44,7 +44,7 @@ mod status;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use cgroup::{Cgroup, CgroupUsage, CgroupVersion};
+pub use cgroup::{Cgroup, CgroupDirs, CgroupUsage, CgroupVersion};
 pub use child::{Child, Output};
 pub use command::{Command, DryRun, Stdio, WallTime};
 pub use container::{

@@ -32,18 +32,18 @@ pub(crate) struct Mount {
     pub v1_controllers: Option<Vec<String>>,
 }
 
-/// The cgroup(s) the sandbox's own is made beneath.
+/// Where the sandbox's cgroup goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Placement {
-    /// The caller's v2 cgroup, and the controllers to use in the child.
+    /// Its v2 directory, and the controllers to use in it.
     V2 {
-        base: PathBuf,
+        dir: PathBuf,
         controllers: Vec<Controller>,
     },
-    /// The caller's cgroup in each v1 hierarchy used, with its controllers
-    /// (two when co-mounted, as `cpu,cpuacct`).
+    /// Its directory in each v1 hierarchy used, with that hierarchy's
+    /// controllers (two when co-mounted, as `cpu,cpuacct`).
     V1 {
-        bases: Vec<(Vec<Controller>, PathBuf)>,
+        dirs: Vec<(Vec<Controller>, PathBuf)>,
     },
 }
 
@@ -56,42 +56,82 @@ impl Placement {
     }
 }
 
-/// Finds where the sandbox's cgroup can go, for these limits.
-pub(crate) fn find(plan: &CgroupPlan) -> Result<Placement> {
+/// The sandbox's directory in a hierarchy: `name` beneath the caller's
+/// cgroup `base`, or the plan's path — absolute from the hierarchy's root
+/// (`point`, as mounted here), relative from `base`.
+fn target(plan: &CgroupPlan, point: &Path, base: &Path, name: &str) -> PathBuf {
+    match &plan.path {
+        None => base.join(name),
+        Some(path) if path.is_absolute() => {
+            point.join(path.strip_prefix("/").expect("an absolute path"))
+        }
+        Some(path) => base.join(path),
+    }
+}
+
+/// The nearest directory above `dir` that exists: where it will be made,
+/// and what must be writable for that.
+pub(crate) fn existing_ancestor(dir: &Path) -> PathBuf {
+    dir.ancestors()
+        .skip(1)
+        .find(|a| a.is_dir())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+/// Finds where the sandbox's cgroup named `name` can go, for these limits.
+pub(crate) fn find(plan: &CgroupPlan, name: &str) -> Result<Placement> {
     let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
     let mounts = parse_mountinfo(&read("/proc/self/mountinfo"));
     let own = parse_own(&read("/proc/self/cgroup"));
     let required = plan.required();
     let writable = |path: &Path| unistd::access(path, AccessFlags::W_OK).is_ok();
     let uid = unistd::geteuid();
+    // An explicit path must be new: its removal at the end kills what is
+    // in it, and that must never be another's processes.
+    let fresh = |dir: &Path| match dir.exists() {
+        true => Err(Error::Cgroup {
+            action: format!("create the cgroup {}", dir.display()),
+            source: std::io::Error::from_raw_os_error(libc::EEXIST),
+        }),
+        false => Ok(()),
+    };
 
-    let v2_refusal = match v2_base(&mounts, &own) {
+    let v2 = mounts.iter().find(|m| m.v1_controllers.is_none());
+    let v2_refusal = match v2.zip(v2_base(&mounts, &own)) {
         None => "no cgroup v2 hierarchy is mounted".to_string(),
-        Some(base) => {
-            let offered = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
+        Some((mount, base)) => {
+            let dir = target(plan, &mount.point, &base, name);
+            let parent = existing_ancestor(&dir);
+            let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
             let offered: Vec<&str> = offered.split_whitespace().collect();
             let missing: Vec<&str> = required
                 .iter()
+                .filter(|c| !c.v2_core())
                 .map(|c| c.name())
                 .filter(|name| !offered.contains(name))
                 .collect();
             if !missing.is_empty() {
                 format!(
                     "cgroup v2 {} does not offer {}",
-                    base.display(),
+                    parent.display(),
                     missing.join(", ")
                 )
-            } else if !writable(&base) || !writable(&base.join("cgroup.subtree_control")) {
-                format!("cgroup v2 {} is not writable by uid {uid}", base.display())
+            } else if !writable(&parent) || !writable(&parent.join("cgroup.subtree_control")) {
+                format!(
+                    "cgroup v2 {} is not writable by uid {uid}",
+                    parent.display()
+                )
             } else {
+                fresh(&dir)?;
                 let controllers = required
                     .iter()
                     .chain(CgroupPlan::accounting(CgroupVersion::V2))
                     .copied()
-                    .filter(|c| offered.contains(&c.name()))
+                    .filter(|c| c.v2_core() || offered.contains(&c.name()))
                     .collect();
                 return Ok(Placement::V2 {
-                    base,
+                    dir,
                     controllers: dedup(controllers),
                 });
             }
@@ -105,21 +145,29 @@ pub(crate) fn find(plan: &CgroupPlan) -> Result<Placement> {
             .copied()
             .collect(),
     );
-    let mut bases: Vec<(Vec<Controller>, PathBuf)> = Vec::new();
+    let mut dirs: Vec<(Vec<Controller>, PathBuf)> = Vec::new();
     let mut v1_refusal = None;
     for controller in wanted {
-        let base = v1_base(&mounts, &own, controller);
-        let usable = base.as_ref().filter(|base| writable(base));
+        let dir = v1_mount(&mounts, controller)
+            .zip(v1_base(&mounts, &own, controller))
+            .map(|(mount, base)| target(plan, &mount.point, &base, name));
+        let parent = dir.as_deref().map(existing_ancestor);
+        let usable = dir
+            .as_ref()
+            .filter(|_| parent.as_deref().is_some_and(writable));
         match (usable, required.contains(&controller)) {
-            (Some(base), _) => match bases.iter_mut().find(|(_, b)| b == base) {
+            (Some(dir), _) => match dirs.iter_mut().find(|(_, d)| d == dir) {
                 Some((controllers, _)) => controllers.push(controller),
-                None => bases.push((vec![controller], base.clone())),
+                None => dirs.push((vec![controller], dir.clone())),
             },
             (None, false) => {}
             (None, true) if v1_refusal.is_none() => {
-                v1_refusal = Some(match base {
-                    Some(base) => {
-                        format!("cgroup v1 {} is not writable by uid {uid}", base.display())
+                v1_refusal = Some(match parent {
+                    Some(parent) => {
+                        format!(
+                            "cgroup v1 {} is not writable by uid {uid}",
+                            parent.display()
+                        )
                     }
                     None => format!("cgroup v1 has no {} hierarchy", controller.name()),
                 });
@@ -128,7 +176,12 @@ pub(crate) fn find(plan: &CgroupPlan) -> Result<Placement> {
         }
     }
     match v1_refusal {
-        None if !bases.is_empty() => Ok(Placement::V1 { bases }),
+        None if !dirs.is_empty() => {
+            for (_, dir) in &dirs {
+                fresh(dir)?;
+            }
+            Ok(Placement::V1 { dirs })
+        }
         refusal => Err(Error::CgroupUnavailable {
             controllers: match required.is_empty() {
                 true => "any controller".to_string(),
@@ -246,17 +299,25 @@ pub(crate) fn v2_base(mounts: &[Mount], own: &[(Vec<String>, String)]) -> Option
     under(mount, path)
 }
 
+/// The v1 hierarchy of `controller`.
+fn v1_mount(mounts: &[Mount], controller: Controller) -> Option<&Mount> {
+    mounts.iter().find(|m| {
+        m.v1_controllers
+            .as_deref()
+            .is_some_and(|list| list.iter().any(|c| c == controller.name()))
+    })
+}
+
 /// The caller's cgroup directory in the v1 hierarchy of `controller`.
 pub(crate) fn v1_base(
     mounts: &[Mount],
     own: &[(Vec<String>, String)],
     controller: Controller,
 ) -> Option<PathBuf> {
-    let has = |list: &[String]| list.iter().any(|c| c == controller.name());
-    let mount = mounts
+    let mount = v1_mount(mounts, controller)?;
+    let (_, path) = own
         .iter()
-        .find(|m| m.v1_controllers.as_deref().is_some_and(has))?;
-    let (_, path) = own.iter().find(|(controllers, _)| has(controllers))?;
+        .find(|(controllers, _)| controllers.iter().any(|c| c == controller.name()))?;
     under(mount, path)
 }
 
@@ -303,6 +364,35 @@ mod tests {
         assert_eq!(
             v2_base(&mounts, &own),
             Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+    }
+
+    #[test]
+    fn a_path_is_taken_from_the_hierarchys_root_or_the_callers_cgroup() {
+        let plan = |path: Option<&str>| {
+            let mut cgroup = crate::Cgroup::new();
+            if let Some(path) = path {
+                cgroup.path(path);
+            }
+            CgroupPlan::new(&cgroup).expect("a valid plan")
+        };
+        let point = Path::new("/sys/fs/cgroup/memory");
+        let base = Path::new("/sys/fs/cgroup/memory/process_api/1");
+        assert_eq!(
+            target(&plan(None), point, base, "hakoniwa-7-0"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/1/hakoniwa-7-0")
+        );
+        assert_eq!(
+            target(&plan(Some("/kubepods/pod1/c1")), point, base, "unused"),
+            PathBuf::from("/sys/fs/cgroup/memory/kubepods/pod1/c1")
+        );
+        assert_eq!(
+            target(&plan(Some("box/c1")), point, base, "unused"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/1/box/c1")
+        );
+        assert_eq!(
+            existing_ancestor(Path::new("/proc/self/no/such/cgroup")),
+            PathBuf::from("/proc/self")
         );
     }
 

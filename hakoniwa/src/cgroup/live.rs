@@ -9,9 +9,13 @@
 //! the end of a pipe only the parent holds — the kernel closes it when the
 //! parent dies, however it dies — then kills what is left and removes the
 //! directories. The keeper only makes system calls (it is a fork of a
-//! possibly multi-threaded caller); what it needs is prepared before.
+//! possibly multi-threaded caller); what it needs is prepared before. The
+//! parent writes a byte to that pipe for each directory it has made: the
+//! keeper removes those and no other (never a directory someone else made
+//! in the meantime).
 //!
-//! Names: `hakoniwa-<caller pid>-<n>`, so a stray one says whose it was.
+//! Names: `hakoniwa-<caller pid>-<n>`, so a stray one says whose it was,
+//! unless the caller gave a path ([`Cgroup::path`](super::Cgroup::path)).
 
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
@@ -29,6 +33,7 @@ use nix::sys::stat::Mode;
 use nix::time::{clock_nanosleep, ClockId, ClockNanosleepFlags};
 use nix::unistd::{self, Pid};
 
+use super::control::CgroupDirs;
 use super::host::{self, Placement};
 use super::plan::{CgroupPlan, Controller};
 use super::{CgroupUsage, CgroupVersion};
@@ -52,21 +57,30 @@ struct Dir {
     c_path: CString,
     c_procs: CString,
     c_kill: CString,
+    /// v1's `freezer.state`, when this is the freezer's directory: killed
+    /// processes of a frozen v1 cgroup die only once thawed.
+    c_thaw: Option<CString>,
 }
 
 impl Dir {
-    fn new(controllers: Vec<Controller>, path: PathBuf) -> Result<Self> {
+    fn new(version: CgroupVersion, controllers: Vec<Controller>, path: PathBuf) -> Result<Self> {
         let c = |path: &Path| {
             CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Cgroup {
                 action: format!("use {}", path.display()),
                 source: io_error(Errno::EINVAL),
             })
         };
+        let c_thaw =
+            match version == CgroupVersion::V1 && controllers.contains(&Controller::Freezer) {
+                true => Some(c(&path.join("freezer.state"))?),
+                false => None,
+            };
         Ok(Self {
             controllers,
             c_path: c(&path)?,
             c_procs: c(&path.join("cgroup.procs"))?,
             c_kill: c(&path.join("cgroup.kill"))?,
+            c_thaw,
             path,
         })
     }
@@ -77,35 +91,53 @@ impl Dir {
 pub(crate) struct SandboxCgroup {
     version: CgroupVersion,
     dirs: Vec<Dir>,
+    /// How many of `dirs`, from the first, this process made.
+    made: usize,
     keeper: Option<Keeper>,
     removed: bool,
 }
 
 impl SandboxCgroup {
-    /// Finds where it goes, starts its keeper, makes it and writes the
-    /// limits.
+    /// Finds where it goes, makes its missing parents, starts its keeper,
+    /// makes it and writes the limits.
     pub(crate) fn create(plan: &CgroupPlan) -> Result<Self> {
-        let placement = host::find(plan)?;
-        let version = placement.version();
         let name = format!(
             "hakoniwa-{}-{}",
             unistd::getpid(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        let placement = host::find(plan, &name)?;
+        let version = placement.version();
         let dirs = match &placement {
-            Placement::V2 { base, controllers } => {
-                enable_v2(base, controllers)?;
-                vec![Dir::new(controllers.clone(), base.join(&name))?]
+            Placement::V2 { dir, controllers } => {
+                // Each level hands the controllers down to the next.
+                let parent = dir.parent().expect("a cgroup below the root");
+                let mut level = host::existing_ancestor(dir);
+                for step in parent.strip_prefix(&level).expect("an ancestor") {
+                    enable_v2(&level, controllers)?;
+                    level.push(step);
+                    make_dir(&level)?;
+                }
+                enable_v2(&level, controllers)?;
+                vec![Dir::new(version, controllers.clone(), dir.clone())?]
             }
-            Placement::V1 { bases } => bases
+            Placement::V1 { dirs } => dirs
                 .iter()
-                .map(|(controllers, base)| Dir::new(controllers.clone(), base.join(&name)))
+                .map(|(controllers, dir)| {
+                    let parent = dir.parent().expect("a cgroup below the root");
+                    fs::create_dir_all(parent).map_err(|source| Error::Cgroup {
+                        action: format!("create the cgroup {}", parent.display()),
+                        source,
+                    })?;
+                    Dir::new(version, controllers.clone(), dir.clone())
+                })
                 .collect::<Result<_>>()?,
         };
         let mut cgroup = Self {
             version,
             keeper: None,
             dirs,
+            made: 0,
             removed: false,
         };
         // The keeper first: from the moment a directory exists, someone
@@ -116,6 +148,10 @@ impl SandboxCgroup {
                 action: format!("create the cgroup {}", dir.path.display()),
                 source,
             })?;
+            cgroup.made += 1;
+            if let Some(keeper) = &cgroup.keeper {
+                keeper.made_one()?;
+            }
             log::info!("cgroup: {}", dir.path.display());
         }
         for setting in plan.settings(version) {
@@ -127,6 +163,14 @@ impl SandboxCgroup {
             write(&dir.path.join(setting.file), &setting.value)?;
         }
         Ok(cgroup)
+    }
+
+    /// Its directories, for acting on it while the sandbox runs.
+    pub(crate) fn dirs(&self) -> CgroupDirs {
+        CgroupDirs::new(
+            self.version,
+            self.dirs.iter().map(|dir| dir.path.clone()).collect(),
+        )
     }
 
     /// Moves `pid` (init) into the cgroup.
@@ -199,7 +243,7 @@ impl SandboxCgroup {
     }
 
     fn remove(&mut self) {
-        for dir in &self.dirs {
+        for dir in &self.dirs[..self.made] {
             if !dismantle(dir) {
                 log::warn!("could not remove the cgroup {}", dir.path.display());
             }
@@ -229,7 +273,7 @@ fn enable_v2(base: &Path, controllers: &[Controller]) -> Result<()> {
     let enabled = fs::read_to_string(&control).unwrap_or_default();
     let missing: Vec<String> = controllers
         .iter()
-        .filter(|c| !enabled.split_whitespace().any(|e| e == c.name()))
+        .filter(|c| !c.v2_core() && !enabled.split_whitespace().any(|e| e == c.name()))
         .map(|c| format!("+{}", c.name()))
         .collect();
     if missing.is_empty() {
@@ -254,21 +298,24 @@ fn enable_v2(base: &Path, controllers: &[Controller]) -> Result<()> {
         });
     }
     let leaf = base.join(format!("hakoniwa-{me}-caller"));
-    match fs::create_dir(&leaf) {
-        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Cgroup {
-                action: format!("create the cgroup {}", leaf.display()),
-                source: err,
-            })
-        }
-        _ => {}
-    }
+    make_dir(&leaf)?;
     write(&leaf.join("cgroup.procs"), &me)?;
     write(&control, &line)
 }
 
+/// Makes one directory of the path to the sandbox's cgroup.
+fn make_dir(path: &Path) -> Result<()> {
+    match fs::create_dir(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::Cgroup {
+            action: format!("create the cgroup {}", path.display()),
+            source: err,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `value` to an existing file of a cgroup.
-fn write(path: &Path, value: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
     OpenOptions::new()
         .write(true)
         .open(path)
@@ -294,8 +341,22 @@ fn keyed(path: &Path, key: &str) -> Option<u64> {
 }
 
 /// Kills every process in the cgroup: v2's `cgroup.kill` where the kernel
-/// has it (5.14), else each pid in `cgroup.procs`. System calls only.
+/// has it (5.14), else each pid in `cgroup.procs` — and a v1 freezer is
+/// thawed then, for the killed to die. System calls only.
 fn empty(dir: &Dir) {
+    kill_all(dir);
+    if let Some(state) = &dir.c_thaw {
+        if let Ok(file) = fcntl::open(
+            state.as_c_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            let _ = unistd::write(&file, b"THAWED");
+        }
+    }
+}
+
+fn kill_all(dir: &Dir) {
     if let Ok(kill) = fcntl::open(
         dir.c_kill.as_c_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
@@ -384,6 +445,16 @@ impl Keeper {
         }
     }
 
+    /// One more directory exists, for the keeper to remove.
+    fn made_one(&self) -> Result<()> {
+        unistd::write(&self.pipe, b"+")
+            .map(drop)
+            .map_err(|errno| Error::Cgroup {
+                action: "tell the cgroup's keeper".to_string(),
+                source: io_error(errno),
+            })
+    }
+
     /// The cgroup is gone: the keeper finds nothing to do, and exits.
     fn end(self) {
         drop(self.pipe);
@@ -392,8 +463,8 @@ impl Keeper {
 }
 
 /// The keeper's life: hold nothing but its end of the pipe, ignore the
-/// signals meant for the sandbox, wait for the pipe to close, remove the
-/// cgroup. Runs in a fork: system calls only.
+/// signals meant for the sandbox, count the directories made until the
+/// pipe closes, remove them. Runs in a fork: system calls only.
 fn keep(dirs: &[Dir], pipe: &OwnedFd) -> ! {
     let _ = unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let _ = signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
@@ -403,14 +474,16 @@ fn keep(dirs: &[Dir], pipe: &OwnedFd) -> ! {
     }
     let _ = sys::close_range(fd + 1, u32::MAX);
     let mut byte = [0u8; 1];
+    let mut made = 0;
     loop {
         match unistd::read(pipe, &mut byte) {
             Ok(0) => break,
-            Err(Errno::EINTR) | Ok(_) => continue,
+            Ok(_) => made += 1,
+            Err(Errno::EINTR) => continue,
             Err(_) => break,
         }
     }
-    for dir in dirs {
+    for dir in dirs.iter().take(made) {
         dismantle(dir);
     }
     sys::exit_now(0)

@@ -8,16 +8,21 @@
 //!   error that says what is missing and how to get it;
 //! - `live.rs`: the cgroup of one sandbox: created before the clone, init
 //!   moved in before it goes on, read and removed when the sandbox ends,
-//!   and a keeper that removes it if the caller is killed.
+//!   and a keeper that removes it if the caller is killed;
+//! - `control.rs`: a running sandbox's cgroup acted on from any process —
+//!   frozen, thawed, its limits changed ([`CgroupDirs`]).
 //!
 //! See docs/cgroups.md.
 
+pub(crate) mod control;
 pub(crate) mod host;
 pub(crate) mod live;
 pub(crate) mod plan;
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use control::CgroupDirs;
 
 /// Limits for the sandbox's cgroup, which holds every process of the
 /// sandbox (init, the program, and all they start).
@@ -39,6 +44,8 @@ pub struct Cgroup {
     pub(crate) pids: Option<u64>,
     pub(crate) cpus: Option<f64>,
     pub(crate) cpu_weight: Option<u64>,
+    pub(crate) freezer: bool,
+    pub(crate) path: Option<PathBuf>,
 }
 
 impl Cgroup {
@@ -80,6 +87,25 @@ impl Cgroup {
     /// (`100` is what every other cgroup has by default).
     pub fn cpu_weight(&mut self, weight: u64) -> &mut Self {
         self.cpu_weight = Some(weight);
+        self
+    }
+
+    /// The cgroup must be one that can be frozen ([`CgroupDirs::freeze`]):
+    /// on cgroup v2 every cgroup can; on v1 it needs the `freezer`
+    /// hierarchy, and the run stops without it.
+    pub fn freezer(&mut self) -> &mut Self {
+        self.freezer = true;
+        self
+    }
+
+    /// Where the cgroup goes, instead of `hakoniwa-<pid>-<n>` beneath the
+    /// caller's own: an absolute path is taken from the root of each
+    /// hierarchy (`/kubepods/pod1/c1` is `/sys/fs/cgroup/memory/kubepods/pod1/c1`
+    /// on v1), a relative one from the caller's own cgroup. Missing parents
+    /// are made (and left); the cgroup itself must not exist, and is
+    /// removed when the sandbox ends.
+    pub fn path<P: Into<PathBuf>>(&mut self, path: P) -> &mut Self {
+        self.path = Some(path.into());
         self
     }
 }

@@ -2,6 +2,8 @@
 //! cgroup version: which controller, which file, which value, in the order
 //! they must be written. Pure: no file is touched here.
 
+use std::path::{Component, PathBuf};
+
 use super::{Cgroup, CgroupVersion};
 use crate::error::{Error, Result};
 
@@ -13,6 +15,9 @@ pub(crate) enum Controller {
     Cpu,
     /// v1 only: the CPU usage counter (v2 counts it in every cgroup).
     Cpuacct,
+    /// Freezing every process at once: a hierarchy of its own in v1, and
+    /// in v2 a core file of every cgroup (`cgroup.freeze`, Linux 5.2).
+    Freezer,
 }
 
 impl Controller {
@@ -24,7 +29,15 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
             Controller::Cpuacct => "cpuacct",
+            Controller::Freezer => "freezer",
         }
+    }
+
+    /// Whether every v2 cgroup has it without enabling it: it is then
+    /// neither in `cgroup.controllers` nor written to
+    /// `cgroup.subtree_control`.
+    pub(crate) fn v2_core(self) -> bool {
+        self == Controller::Freezer
     }
 }
 
@@ -54,6 +67,9 @@ pub(crate) struct CgroupPlan {
     pids: Option<u64>,
     cpu_quota_us: Option<u64>,
     cpu_weight: Option<u64>,
+    freezer: bool,
+    /// Where the cgroup goes, when not beneath the caller's own.
+    pub(crate) path: Option<PathBuf>,
 }
 
 impl CgroupPlan {
@@ -89,12 +105,28 @@ impl CgroupPlan {
         if let Some(weight) = cgroup.cpu_weight.filter(|w| !(1..=10_000).contains(w)) {
             return invalid("cpu-weight", format!("{weight} is not from 1 to 10000"));
         }
+        if let Some(path) = &cgroup.path {
+            // A path that climbs out (`..`) would leave the hierarchy, or
+            // the caller's cgroup for a relative one.
+            let fine = path
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+                && path.components().any(|c| matches!(c, Component::Normal(_)));
+            if !fine {
+                return invalid(
+                    "path",
+                    format!("{} must name a cgroup without `.` or `..`", path.display()),
+                );
+            }
+        }
         Ok(Self {
             memory: cgroup.memory,
             memory_swap: cgroup.memory_swap,
             pids: cgroup.pids,
             cpu_quota_us,
             cpu_weight: cgroup.cpu_weight,
+            freezer: cgroup.freezer,
+            path: cgroup.path.clone(),
         })
     }
 
@@ -112,6 +144,9 @@ impl CgroupPlan {
         }
         if self.cpu_quota_us.is_some() || self.cpu_weight.is_some() {
             needed.push(Controller::Cpu);
+        }
+        if self.freezer {
+            needed.push(Controller::Freezer);
         }
         needed
     }
@@ -203,6 +238,12 @@ impl CgroupPlan {
         }
         if let Some(weight) = self.cpu_weight {
             parts.push(format!("cpu weight {weight}"));
+        }
+        if self.freezer {
+            parts.push("freezable".to_string());
+        }
+        if let Some(path) = &self.path {
+            parts.push(format!("at {}", path.display()));
         }
         match parts.is_empty() {
             true => "cgroup: no limit (accounting only)".to_string(),
@@ -350,5 +391,18 @@ mod tests {
         assert_eq!(refused(|c| _ = c.cpus(f64::NAN)), "cpus");
         assert_eq!(refused(|c| _ = c.cpu_weight(0)), "cpu-weight");
         assert_eq!(refused(|c| _ = c.cpu_weight(10_001)), "cpu-weight");
+        assert_eq!(refused(|c| _ = c.path("/kubepods/../x")), "path");
+        assert_eq!(refused(|c| _ = c.path("/")), "path");
+        assert_eq!(refused(|c| _ = c.path("")), "path");
+    }
+
+    #[test]
+    fn a_freezer_is_required_and_writes_nothing() {
+        let plan = plan(|c| {
+            c.freezer().path("/kubepods/pod1/c1");
+        });
+        assert_eq!(plan.required(), [Controller::Freezer]);
+        assert!(plan.settings(V1).is_empty());
+        assert_eq!(plan.describe(), "cgroup: freezable, at /kubepods/pod1/c1");
     }
 }
