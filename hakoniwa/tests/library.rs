@@ -28,19 +28,38 @@ fn both_ways(name: &str, body: fn()) {
         }
         return;
     }
-    // The build directory may be closed to uid 65534: run a copy.
+    // The build directory may be closed to uid 65534: run a hard link, or
+    // else a copy, from a directory it can enter.
     let dir = TempDir::new();
     let exe = dir.0.join("library-test");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    let status = process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .current_dir("/")
-        .status()
-        .expect("setpriv (util-linux) must be installed");
-    assert!(status.success(), "{name} failed as uid 65534");
+    let current = std::env::current_exe().unwrap();
+    if std::fs::hard_link(&current, &exe).is_err() {
+        std::fs::copy(&current, &exe).unwrap();
+    }
+    // A process another test thread forks while a copy is being written
+    // holds it open for writing until it executes or exits, and executing
+    // the copy meanwhile fails with ETXTBSY: try again after a moment.
+    for attempt in 1.. {
+        let output = process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(INNER, "1")
+            .current_dir("/")
+            .output()
+            .expect("setpriv (util-linux) must be installed");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && stderr.contains("Text file busy") && attempt < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        }
+        assert!(
+            output.status.success(),
+            "{name} failed as uid 65534:\n{}{stderr}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        return;
+    }
 }
 
 /// A world-readable temporary directory, removed on drop.
