@@ -109,11 +109,16 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
     let program = wait_for_program(init).ok_or_else(|| Error::NoProgram {
         id: request.id.to_string(),
     })?;
-    let mut lowered =
-        lower::lower_exec(&spec, &process, program).map_err(|source| Error::Bundle {
-            bundle: state.bundle.clone(),
-            source,
-        })?;
+    let mut lowered = lower::lower_exec(
+        &spec,
+        &process,
+        program,
+        state.hakoniwa.cgroup.as_ref().map(|record| record.dirs()),
+    )
+    .map_err(|source| Error::Bundle {
+        bundle: state.bundle.clone(),
+        source,
+    })?;
     let sandbox = |source| Error::Sandbox {
         id: request.id.to_string(),
         source,

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use hakoniwa::seccomp::Filter;
+use hakoniwa::CgroupDirs;
 use hakoniwa::{
     Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
 };
@@ -113,11 +114,20 @@ pub fn terminal(process: &Process) -> bool {
 
 /// Maps `process` (from `exec --process`, or the configuration's own with
 /// other arguments) onto a program that enters the running container
-/// through process `pid`: its namespaces, the configuration's seccomp
-/// filter, the process's identity and limits.
-pub fn lower_exec(spec: &Spec, process: &Process, pid: u32) -> Result<Program, SpecError> {
+/// through process `pid`: its namespaces and its `cgroup` (when it has one
+/// of its own), the configuration's seccomp filter, the process's identity
+/// and limits.
+pub fn lower_exec(
+    spec: &Spec,
+    process: &Process,
+    pid: u32,
+    cgroup: Option<CgroupDirs>,
+) -> Result<Program, SpecError> {
     let mut container = Container::empty();
     container.enter(pid);
+    if let Some(dirs) = cgroup {
+        container.join_cgroup(dirs);
+    }
     process_command(container, process, spec.linux().as_ref())
 }
 

@@ -415,3 +415,30 @@ fn a_cgroup_named_by_path_alone_can_be_paused() {
         assert!(paths.iter().all(|p| !p.exists()), "{paths:?} left");
     }
 }
+
+#[test]
+fn exec_runs_in_the_containers_cgroup() {
+    for caller in callers() {
+        let bundle = counting_bundle("exec-cgroup", caller, json!({"pids": {"limit": 64}}));
+        let Some(state) = start_with_cgroup(&bundle, caller) else {
+            continue;
+        };
+        let _cleanup = Cleanup(&bundle);
+        let paths = cgroup_paths(&state);
+        let execed = bundle.oci(&["exec", "box", "cat", "/proc/self/cgroup"]);
+        assert_eq!(execed.code, Some(0), "{caller:?}: {execed:?}");
+        // Each of the container's directories is one of the exec'd
+        // program's cgroups (a line `N:controllers:/path/to/it`).
+        for dir in &paths {
+            let name = dir.file_name().expect("a name").to_string_lossy();
+            assert!(
+                execed
+                    .stdout
+                    .lines()
+                    .any(|line| line.ends_with(&format!("/{name}"))),
+                "{caller:?}: {dir:?} not in {execed:?}"
+            );
+        }
+        assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+    }
+}

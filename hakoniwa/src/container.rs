@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, CgroupDirs};
 use crate::command::Command;
 use crate::error::{Error, Result};
 use crate::landlock::Ruleset;
@@ -325,6 +325,8 @@ pub struct Container {
     pub(crate) pasta: Option<Pasta>,
     /// The sandbox's cgroup limits; `None`: no cgroup of its own.
     pub(crate) cgroup: Option<Cgroup>,
+    /// A running sandbox's cgroup the sandbox goes into instead.
+    pub(crate) joined_cgroup: Option<CgroupDirs>,
     /// The process whose namespaces the program joins, if any.
     pub(crate) enter: Option<u32>,
     /// Namespaces joined by path instead of created.
@@ -376,6 +378,7 @@ impl Container {
             seccomp: Seccomp::Unconfined,
             pasta: None,
             cgroup: None,
+            joined_cgroup: None,
             enter: None,
             joins: Vec::new(),
             sysctls: Vec::new(),
@@ -754,7 +757,22 @@ impl Container {
     /// (see [`Cgroup`] and docs/cgroups.md); replaces earlier ones. If
     /// no cgroup can be made with them, `spawn` fails.
     pub fn cgroup(&mut self, cgroup: Cgroup) -> &mut Self {
+        self.joined_cgroup = None;
         self.cgroup = Some(cgroup);
+        self
+    }
+
+    /// Puts the whole sandbox into the cgroup of a running one (from
+    /// [`Child::cgroup`](crate::Child::cgroup), or [`CgroupDirs::new`] in
+    /// another process) instead of a cgroup of its own: with
+    /// [`enter`](Self::enter), a second program in that sandbox counts
+    /// against its limits and is frozen with it. Init is moved in before
+    /// it goes on, so everything it starts is in it too; if it cannot be,
+    /// `spawn` fails. Replaces [`cgroup`](Self::cgroup), and is replaced by
+    /// it.
+    pub fn join_cgroup(&mut self, dirs: CgroupDirs) -> &mut Self {
+        self.cgroup = None;
+        self.joined_cgroup = Some(dirs);
         self
     }
 

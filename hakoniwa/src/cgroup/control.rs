@@ -181,7 +181,15 @@ impl CgroupDirs {
         Ok(())
     }
 
-    fn describe(&self) -> String {
+    /// Moves process `pid` (and so all it starts later) into the cgroup.
+    pub(crate) fn add(&self, pid: u32) -> Result<()> {
+        for dir in &self.paths {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn describe(&self) -> String {
         let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
         paths.join(", ")
     }

@@ -19,6 +19,7 @@ use nix::sys::resource::Resource;
 
 use crate::caps::{self, CapPlan};
 use crate::cgroup::plan::CgroupPlan;
+use crate::cgroup::CgroupDirs;
 use crate::command::Command;
 use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
 use crate::diagnose::{self, FailedStep};
@@ -98,6 +99,8 @@ pub(crate) struct Plan {
     pub seccomp: Option<Compiled>,
     /// The sandbox's cgroup limits; `None` without a cgroup.
     pub cgroup: Option<CgroupPlan>,
+    /// A running sandbox's cgroup to move init into instead.
+    pub joined_cgroup: Option<CgroupDirs>,
     /// The namespaces init joins: all of a running process's
     /// (`Container::enter`), or those given by path (`Container::join`).
     pub enter: Option<EnterPlan>,
@@ -271,6 +274,7 @@ impl Plan {
             landlock_enforcement,
             seccomp,
             cgroup: container.cgroup.as_ref().map(CgroupPlan::new).transpose()?,
+            joined_cgroup: container.joined_cgroup.clone(),
             enter,
         })
     }
@@ -278,7 +282,7 @@ impl Plan {
     /// Whether init waits for the parent's go-ahead: the id maps must be
     /// written, and init must be in its cgroup, before it goes on.
     pub(crate) fn init_waits(&self) -> bool {
-        self.id_maps.is_some() || self.cgroup.is_some()
+        self.id_maps.is_some() || self.cgroup.is_some() || self.joined_cgroup.is_some()
     }
 }
 
@@ -349,6 +353,9 @@ impl Plan {
         }
         if let Some(cgroup) = &self.cgroup {
             lines.push((Info, cgroup.describe()));
+        }
+        if let Some(dirs) = &self.joined_cgroup {
+            lines.push((Info, format!("cgroup: join {}", dirs.describe())));
         }
         for step in self.landlock.iter().flat_map(|plan| plan.descriptions()) {
             lines.push((Info, step.to_string()));

@@ -158,6 +158,9 @@ fn go_ahead(plan: &Plan, spawned: &mut Spawned) -> Result<()> {
     if let Some(cgroup) = &spawned.cgroup {
         cgroup.add(spawned.pid)?;
     }
+    if let Some(dirs) = &plan.joined_cgroup {
+        dirs.add(spawned.pid.as_raw() as u32)?;
+    }
     if let Some(maps) = &plan.id_maps {
         maps.write(spawned.pid)?;
     }
