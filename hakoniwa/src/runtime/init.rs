@@ -137,8 +137,10 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     let started = now();
     // The program shares init's memory until it executes (vfork): nothing
     // is copied. Not when init traces it: the program stops for its tracer
-    // before exec, and a vforked child would wait on a suspended init.
-    let program = if plan.trace_exit {
+    // before exec, and a vforked child would wait on a suspended init. Nor
+    // when it is held, for the same reason, and because it makes itself
+    // dumpable then, which must not make init so.
+    let program = if plan.trace_exit || plan.held {
         match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
             Forked::Child => program::run(plan, channel, umask),
             Forked::Parent(pid) => pid,
