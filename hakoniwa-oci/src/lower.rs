@@ -11,6 +11,7 @@ use hakoniwa::{
 
 use crate::cgroups;
 use crate::error::SpecError;
+use crate::hooks;
 use crate::spec::{self, Spec};
 
 /// What runs: the command, in its container, and the umask to spawn it
@@ -36,14 +37,7 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
     if process.args.is_empty() {
         return Err(SpecError::field("process.args", "empty: nothing to run"));
     }
-    // The specification lets a runtime ignore what it does not know, but
-    // not skip a hook it was given.
-    if let Some((kind, _)) = spec.hooks.iter().find(|(_, hooks)| !hooks.is_empty()) {
-        return Err(SpecError::field(
-            format!("hooks.{kind}"),
-            "hooks are not supported by hakoniwa-oci yet, and a runtime may not skip them",
-        ));
-    }
+    hooks::check(&spec.hooks)?;
 
     // Order matters only within the mounts, which the library applies in
     // the order given; everything else is configuration it orders itself.
@@ -437,11 +431,23 @@ mod tests {
     }
 
     #[test]
-    fn a_hook_is_refused_and_an_empty_list_is_not() {
-        let error = lower_error(r#", "hooks": {"prestart": [{"path": "/bin/true"}]}"#);
-        assert!(error.starts_with("hooks.prestart: "), "{error}");
-        let empty = spec(r#", "hooks": {"poststop": []}"#);
-        assert!(lower(&empty, Path::new("/bundle"), None).is_ok());
+    fn hooks_are_checked_naming_the_field() {
+        let hooks = spec(r#", "hooks": {"prestart": [{"path": "/bin/true", "timeout": 2}]}"#);
+        assert!(lower(&hooks, Path::new("/bundle"), None).is_ok());
+        let error = lower_error(r#", "hooks": {"createRuntime": [{"path": "true"}]}"#);
+        assert_eq!(error, "hooks.createRuntime[0].path: not an absolute path");
+        let error = lower_error(
+            r#", "hooks": {"poststop": [{"path": "/x"}, {"path": "/y", "timeout": 0}]}"#,
+        );
+        assert_eq!(
+            error,
+            "hooks.poststop[1].timeout: must be greater than zero"
+        );
+        let error = lower_error(r#", "hooks": {"poststart": [{"path": "/x", "env": ["A"]}]}"#);
+        assert_eq!(
+            error,
+            "hooks.poststart[0].env[0]: not of the form KEY=VALUE"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod console;
 mod error;
 mod exec;
 mod features;
+mod hooks;
 mod lifecycle;
 mod logging;
 mod lower;
@@ -65,7 +66,7 @@ enum Verb {
         bundle: PathBuf,
         id: String,
     },
-    /// Check a bundle and make a container that waits for `start`
+    /// Build a container whose program waits for `start`
     Create {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
 
@@ -27,9 +27,39 @@ pub struct Spec {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub linux: Linux,
-    /// Read only to refuse them: a runtime must run the hooks it is given.
     #[serde(default)]
-    pub hooks: BTreeMap<String, Vec<serde_json::Value>>,
+    pub hooks: Hooks,
+}
+
+/// The hooks, by when they run (`hooks.rs` runs them).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hooks {
+    #[serde(default)]
+    pub prestart: Vec<Hook>,
+    #[serde(default)]
+    pub create_runtime: Vec<Hook>,
+    #[serde(default)]
+    pub create_container: Vec<Hook>,
+    #[serde(default)]
+    pub start_container: Vec<Hook>,
+    #[serde(default)]
+    pub poststart: Vec<Hook>,
+    #[serde(default)]
+    pub poststop: Vec<Hook>,
+}
+
+/// One hook: a program, its `argv` (with `argv[0]`), its whole
+/// environment (`KEY=VALUE`), and the seconds it may take.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Hook {
+    pub path: PathBuf,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
 }
 
 /// The program the container runs.

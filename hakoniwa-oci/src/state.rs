@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::spec::Hook;
 
 /// The version of the runtime specification this runtime follows.
 pub const OCI_VERSION: &str = "1.2.0";
@@ -24,6 +25,8 @@ const START_FIFO: &str = "start";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being built: what hooks of `create` are told (never saved).
+    Creating,
     /// Set up, waiting for `start`.
     Created,
     /// The program runs.
@@ -35,6 +38,7 @@ pub enum Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Stopped => "stopped",
@@ -50,8 +54,10 @@ pub struct State {
     pub oci_version: String,
     pub id: String,
     pub status: Status,
-    /// The process signals go to: the supervisor while `created`, the
-    /// sandbox's init while `running`.
+    /// While `created`, the held program (a process in every namespace of
+    /// the container, open to the caller through `/proc`, which the
+    /// sandbox's init is not); from `start` on, the sandbox's init, which
+    /// passes signals on to the program.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     pub bundle: PathBuf,
@@ -73,6 +79,12 @@ pub struct Private {
     /// Why the container never ran its program, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether `start` let the program go.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub started: bool,
+    /// The `poststop` hooks, which `delete` runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<Hook>,
 }
 
 /// The state directory of every container (`--root`).

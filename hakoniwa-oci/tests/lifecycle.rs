@@ -67,13 +67,24 @@ fn create_waits_for_start_then_kill_and_delete_end_it() {
         assert_eq!(state["status"], "created", "{caller:?}: {state}");
         assert_eq!(state["bundle"], json!(bundle.dir));
         assert_eq!(state["annotations"]["org.example.test"], "yes");
+        // The pid file names the supervisor, which engines wait for; the
+        // state's pid is the held program: built, not yet `sleep`.
         let pid = fs::read_to_string(&pid_file).expect("the pid file");
-        assert_eq!(state["pid"], json!(pid.parse::<u32>().expect("a pid")));
+        assert_eq!(
+            state["hakoniwa"]["holder"],
+            json!(pid.parse::<u32>().expect("a pid"))
+        );
+        let held = state["pid"].as_u64().expect("a pid while created");
+        let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the held program");
+        assert_ne!(comm, "sleep\n", "{caller:?}");
 
         let started = bundle.oci(&["start", "box"]);
         assert_eq!(started.code, Some(0), "{caller:?}: {started:?}");
         let state = bundle.state("box");
         assert_eq!(state["status"], "running", "{caller:?}: {state}");
+        // The held process is the one that became the program.
+        let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the program");
+        assert_eq!(comm, "sleep\n", "{caller:?}");
 
         // ps: the sandbox's init, then its program.
         let listed = bundle.oci(&["ps", "--format", "json", "box"]);

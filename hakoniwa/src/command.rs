@@ -52,6 +52,7 @@ impl Stdio {
 pub struct Command {
     container: Container,
     pub(crate) program: String,
+    pub(crate) arg0: Option<OsString>,
     pub(crate) args: Vec<OsString>,
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) current_dir: Option<PathBuf>,
@@ -67,6 +68,7 @@ impl Command {
         Self {
             container,
             program: program.to_string(),
+            arg0: None,
             args: Vec::new(),
             envs: Vec::new(),
             current_dir: None,
@@ -76,6 +78,13 @@ impl Command {
             stdout: None,
             stderr: None,
         }
+    }
+
+    /// Sets the program's `argv[0]`, which is otherwise the program as
+    /// given (as `std::os::unix::process::CommandExt::arg0`).
+    pub fn arg0<S: AsRef<OsStr>>(&mut self, arg0: S) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_os_string());
+        self
     }
 
     /// Adds an argument.

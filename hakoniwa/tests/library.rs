@@ -343,6 +343,13 @@ fn an_empty_container_runs_on_the_host() {
             .output()
             .unwrap();
         assert_eq!(output.stdout, b"from the caller\n");
+        let output = Container::empty()
+            .command("/bin/sh")
+            .arg0("named")
+            .args(["-c", "echo $0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.stdout, b"named\n");
     });
 }
 

@@ -699,7 +699,11 @@ impl ExecPlan {
             .map(|path| c_string("program", path))
             .collect::<Result<Vec<_>>>()?;
 
-        let args = std::iter::once(OsString::from(&command.program))
+        let arg0 = command
+            .arg0
+            .clone()
+            .unwrap_or_else(|| OsString::from(&command.program));
+        let args = std::iter::once(arg0)
             .chain(command.args.iter().cloned())
             .map(|arg| c_string("argument", arg.into_vec()))
             .collect::<Result<Vec<_>>>()?;
