@@ -5,7 +5,8 @@
 //!
 //! Every hook runs through the library, as a sandbox with no namespace of
 //! its own (`Container::empty`) that keeps the runtime's privileges
-//! (`Runctl::AllowNewPrivs`, no seccomp filter): on the host for
+//! (`Runctl::AllowNewPrivs`, no seccomp filter), in a session of its own
+//! (`Runctl::NewSession`): on the host for
 //! `prestart`, `createRuntime`, `poststart` and `poststop`; entering the
 //! namespaces of the container's held program (`Container::enter`, the
 //! state's `pid`) for `createContainer` and `startContainer`. The library's
@@ -128,10 +129,25 @@ pub fn run(kind: Kind, hooks: &[Hook], state: &State) -> Result<(), Error> {
     Ok(())
 }
 
+/// The state as the specification has it (`runtime.md`, "State"):
+/// without this runtime's own part.
+fn spec_state(state: &State) -> Vec<u8> {
+    let mut json = serde_json::to_value(state).expect("a state serializes");
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove("hakoniwa");
+    }
+    json.to_string().into_bytes()
+}
+
 /// One hook, to its end; why it failed, if it did.
 fn run_one(kind: Kind, hook: &Hook, state: &State) -> Result<(), String> {
     let mut container = Container::empty();
-    container.runctl(Runctl::AllowNewPrivs);
+    // A session of its own: at its timeout, the library kills the hook's
+    // process group, its children with it (a hook has no pid namespace of
+    // its own to end).
+    container
+        .runctl(Runctl::AllowNewPrivs)
+        .runctl(Runctl::NewSession);
     if kind.in_container() {
         let pid = state.pid.ok_or("the container has no process to enter")?;
         container.enter(pid);
@@ -156,7 +172,7 @@ fn run_one(kind: Kind, hook: &Hook, state: &State) -> Result<(), String> {
     if let Some(mut stdin) = child.stdin.take() {
         // A hook need not read its state; the state is far smaller than a
         // pipe's buffer, so the write never waits for it.
-        let _ = stdin.write_all(&serde_json::to_vec(state).expect("a state serializes"));
+        let _ = stdin.write_all(&spec_state(state));
     }
     let output = child.wait_with_output().map_err(|error| one_line(&error))?;
     let stderr = String::from_utf8_lossy(&output.stderr);

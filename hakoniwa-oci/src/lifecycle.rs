@@ -267,7 +267,8 @@ fn failed(dir: &ContainerDir, bundle: &Path, spec: &Spec, holder: u32, error: &E
     let mut state = new_state(dir, bundle, spec, holder);
     state.status = Status::Stopped;
     state.hakoniwa.error = Some(error_text(error));
-    log::error!("container {}: {}", dir.id, one_line(error));
+    // `create` prints it.
+    log::debug!("container {}: {}", dir.id, one_line(error));
     let _ = dir.save(&state);
     EXIT_FAILURE
 }

@@ -742,3 +742,24 @@ fn held_failures_before_and_after_the_start() {
         running.wait().unwrap();
     });
 }
+
+#[test]
+fn the_wall_time_limit_ends_the_programs_group_without_a_pid_namespace() {
+    both_ways(
+        "the_wall_time_limit_ends_the_programs_group_without_a_pid_namespace",
+        || {
+            let began = std::time::Instant::now();
+            // The background sleep holds the output pipe: the run ends only
+            // when it is killed too.
+            let output = Container::empty()
+                .runctl(hakoniwa::Runctl::NewSession)
+                .command("/bin/sh")
+                .args(["-c", "sleep 30 & sleep 30"])
+                .wait_timeout(std::time::Duration::from_millis(300))
+                .output()
+                .unwrap();
+            assert_eq!(output.status.kind, ExitKind::TimedOut);
+            assert!(began.elapsed().as_secs() < 10, "{:?}", began.elapsed());
+        },
+    );
+}
