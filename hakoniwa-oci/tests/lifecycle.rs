@@ -609,7 +609,7 @@ fn hooks_run_in_order_where_the_spec_says_with_the_state() {
 }
 
 #[test]
-fn a_failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
+fn a_failing_or_slow_hook_fails_create_or_start_and_leaves_nothing() {
     for caller in callers() {
         let failing = json!({
             "path": "/bin/sh",
@@ -661,6 +661,26 @@ fn a_failing_or_slow_create_hook_fails_create_and_leaves_nothing() {
             "{caller:?}: {created:?}"
         );
         assert!(began.elapsed().as_secs() < 10, "{:?}", began.elapsed());
+
+        // A failing startContainer hook fails start and stops the container.
+        config["hooks"] = json!({"startContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "exit 4"],
+        }]});
+        bundle.write_config(&config);
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "late"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        let started = bundle.oci(&["start", "late"]);
+        assert_eq!(started.code, Some(1), "{caller:?}: {started:?}");
+        assert!(
+            started.stderr.contains(
+                "container late did not start: startContainer hook #0 /bin/sh failed: \
+                 /bin/sh exited with code 4"
+            ),
+            "{caller:?}: {started:?}"
+        );
+        let state = bundle.state("late");
+        assert_eq!(state["status"], "stopped", "{state}");
+        assert_eq!(bundle.oci(&["delete", "late"]).code, Some(0));
     }
 }
 
