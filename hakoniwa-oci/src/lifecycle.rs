@@ -205,6 +205,59 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         source: e.into(),
     })?;
     let dir = root.container(id)?;
+    let holder = std::process::id();
+    let Held {
+        spec,
+        mut fifo,
+        signals,
+        mut child,
+        mut state,
+    } = match hold(&dir, bundle, holder) {
+        Ok(held) => held,
+        Err(error) => return Ok(failed(&dir, bundle, holder, &error)),
+    };
+    dir.save(&state)?;
+    match wait_for_start(id, &mut fifo, &signals, &mut child)? {
+        Wait::Start => {}
+        Wait::Ended => return finish(&dir, &mut child, &mut state).map(|s| report(id, &s)),
+        Wait::Closed => {
+            log::debug!("container {id}: the start FIFO closed without a start");
+            return Ok(0);
+        }
+    }
+    if let Err(error) = launch(&dir, &spec, &mut child, &mut state) {
+        // The sandbox ends with the `Child`; `start` prints why.
+        drop(child);
+        state.status = Status::Stopped;
+        state.hakoniwa.error = Some(error_text(&error));
+        dir.save(&state)?;
+        log::debug!("container {id}: {}", one_line(&error));
+        return Ok(EXIT_FAILURE);
+    }
+    let status = finish(&dir, &mut child, &mut state)?;
+    log::debug!("container {id}: {}", status.reason);
+    Ok(report(id, &status))
+}
+
+/// A created container, as its supervisor holds it.
+struct Held {
+    spec: Spec,
+    /// The `start` FIFO's reading end.
+    fifo: File,
+    /// `SIGCHLD`, blocked: the sandbox's init is the supervisor's child.
+    signals: SignalFd,
+    child: Child,
+    state: State,
+}
+
+/// The supervisor's part of `create`: reads the bundle, opens the FIFO,
+/// watches for the sandbox's end, builds it.
+fn hold(dir: &ContainerDir, bundle: &Path, holder: u32) -> Result<Held> {
+    let process_error = |what, e: Errno| Error::Process {
+        what,
+        id: dir.id.clone(),
+        source: e.into(),
+    };
     // The terminal `create` made is this process's standard input.
     let console = std::fs::read_link("/proc/self/fd/0").ok();
     let console = console
@@ -214,60 +267,46 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     // Opened before the container is recorded, so that `start` finds a
     // reader; without blocking, since no writer is there yet.
     let fifo_path = dir.start_fifo();
-    let mut fifo = OpenOptions::new()
+    let fifo = OpenOptions::new()
         .read(true)
         .custom_flags(OFlag::O_NONBLOCK.bits())
         .open(&fifo_path)
         .map_err(|e| Error::file("open", &fifo_path, e))?;
-    // The sandbox's init is this process's child: its end, a SIGCHLD, may
-    // come while the container waits for `start`.
+    // Blocked before the sandbox exists, so that its end is not missed
+    // while the container waits for `start`.
     let mut sigchld = SigSet::empty();
     sigchld.add(Signal::SIGCHLD);
-    sigchld.thread_block().map_err(|e| Error::Process {
-        what: "block SIGCHLD in the supervisor of",
-        id: id.to_string(),
-        source: e.into(),
-    })?;
-    let signals =
-        SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::Process {
-            what: "watch the sandbox of",
-            id: id.to_string(),
-            source: e.into(),
-        })?;
-    let holder = std::process::id();
-    let (mut child, mut state) = match build(&dir, &bundle, &spec, &mut program, holder) {
-        Ok(built) => built,
-        Err(error) => return Ok(failed(&dir, &bundle, &spec, holder, &error)),
-    };
-    dir.save(&state)?;
-    match wait_for_start(&mut fifo, &signals, &mut child)? {
-        Wait::Start => {}
-        Wait::Ended => return finish(&dir, &mut child, &mut state).map(|s| report(id, &s)),
-        Wait::Closed => {
-            log::debug!("container {id}: the start FIFO closed without a start");
-            return Ok(0);
-        }
-    }
-    if let Err(error) = launch(&dir, &spec, &mut child, &mut state) {
-        // The sandbox ends with the `Child`.
-        drop(child);
-        state.status = Status::Stopped;
-        state.hakoniwa.error = Some(error_text(&error));
-        dir.save(&state)?;
-        log::error!("container {id}: {}", one_line(&error));
-        return Ok(EXIT_FAILURE);
-    }
-    let status = finish(&dir, &mut child, &mut state)?;
-    log::debug!("container {id}: {}", status.reason);
-    Ok(report(id, &status))
+    sigchld
+        .thread_block()
+        .map_err(|e| process_error("block SIGCHLD in the supervisor of", e))?;
+    let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| process_error("watch the sandbox of", e))?;
+    let (child, state) = build(dir, &bundle, &spec, &mut program, holder)?;
+    Ok(Held {
+        spec,
+        fifo,
+        signals,
+        child,
+        state,
+    })
 }
 
-/// Records why the build failed, for `create`; returns the exit code.
-fn failed(dir: &ContainerDir, bundle: &Path, spec: &Spec, holder: u32, error: &Error) -> i32 {
-    let mut state = new_state(dir, bundle, spec, holder);
-    state.status = Status::Stopped;
-    state.hakoniwa.error = Some(error_text(error));
-    // `create` prints it.
+/// Records why the build failed, for `create` to print; returns the exit
+/// code.
+fn failed(dir: &ContainerDir, bundle: &Path, holder: u32, error: &Error) -> i32 {
+    let state = State {
+        oci_version: OCI_VERSION.to_string(),
+        id: dir.id.clone(),
+        status: Status::Stopped,
+        pid: None,
+        bundle: bundle.to_path_buf(),
+        annotations: Default::default(),
+        hakoniwa: Private {
+            holder,
+            error: Some(error_text(error)),
+            ..Private::default()
+        },
+    };
     log::debug!("container {}: {}", dir.id, one_line(error));
     let _ = dir.save(&state);
     EXIT_FAILURE
@@ -283,10 +322,15 @@ enum Wait {
     Closed,
 }
 
-fn wait_for_start(fifo: &mut File, signals: &SignalFd, child: &mut Child) -> Result<Wait> {
+fn wait_for_start(
+    id: &str,
+    fifo: &mut File,
+    signals: &SignalFd,
+    child: &mut Child,
+) -> Result<Wait> {
     let failed = |e: Errno| Error::Process {
         what: "wait for the start of",
-        id: String::new(),
+        id: id.to_string(),
         source: e.into(),
     };
     loop {
@@ -302,7 +346,7 @@ fn wait_for_start(fifo: &mut File, signals: &SignalFd, child: &mut Child) -> Res
         if ready(&fds[1]) {
             let _ = signals.read_signal();
             let ended = child.try_wait().map_err(|source| Error::Sandbox {
-                id: String::new(),
+                id: id.to_string(),
                 source,
             })?;
             if ended.is_some() {
