@@ -226,6 +226,11 @@ impl Command {
     /// `execve`, waiting for [`Child::start`]. Streams not configured are
     /// inherited.
     ///
+    /// With [`Runctl::AllowNewPrivs`](crate::Runctl::AllowNewPrivs) the
+    /// filter must come before the user switch (it needs CAP_SYS_ADMIN
+    /// without no_new_privs), so there the program is held before its user
+    /// and capability sets are applied, and those come after the start.
+    ///
     /// The filter comes after the hold, so that it stays the last step and
     /// never has to allow the hold's read. While held, the program's
     /// process ([`Child::program_id`]) is in all of the sandbox's
