@@ -38,8 +38,11 @@ use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION
 
 /// How long `delete --force` waits for the holder to end.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(10);
-/// How often the waits for another process look again.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How often the waits for another process's step look again: `create`
+/// and `start` wait for the supervisor to record one, which takes a few
+/// milliseconds. (An inotify watch would wake them at once, but closing
+/// one costs ~20 ms, more than this polling.)
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The global options a supervisor is started with, as given to `create`.
 pub struct Globals<'a> {
