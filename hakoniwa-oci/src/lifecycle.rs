@@ -162,10 +162,10 @@ fn start_supervisor(
         id: dir.id.clone(),
         reason,
     };
-    loop {
+    let created = loop {
         if let Ok(state) = dir.load() {
             if state.status == Status::Created {
-                break;
+                break state;
             }
         }
         let ended = child.try_wait().map_err(|source| Error::Process {
@@ -180,11 +180,15 @@ fn start_supervisor(
             })));
         }
         thread::sleep(POLL_INTERVAL);
-    }
+    };
     if let Some(path) = pid_file {
         if let Err(e) = std::fs::write(path, pid.to_string()) {
-            // A container that `create` did not report must not linger.
-            let _ = child.kill();
+            // A container that `create` did not report must not linger:
+            // ended as `kill` ends a created one, so that the supervisor
+            // removes its sandbox (cgroup included) before it exits.
+            if let Some(held) = created.pid {
+                let _ = signals::send(&dir.id, held, Signal::SIGKILL);
+            }
             let _ = child.wait();
             return Err(Error::file("write", path, e));
         }
