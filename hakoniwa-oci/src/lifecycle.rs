@@ -78,10 +78,14 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     dir.create()?;
     let ran = build(&dir, &bundle, &spec, &mut program, std::process::id()).and_then(
         |(mut child, mut state)| {
-            launch(&dir, &spec, &mut child, &mut state)?;
-            let status = finish(&dir, &mut child, &mut state)?;
+            let ran = launch(&dir, &spec, &mut child, &mut state)
+                .and_then(|()| finish(&dir, &mut child, &mut state));
+            // Ended however it ended (a failed launch ends it with the
+            // `Child`); the container is deleted below.
+            drop(child);
+            state.status = Status::Stopped;
             hooks::run(Kind::Poststop, &spec.hooks.poststop, &state)?;
-            Ok(status)
+            ran
         },
     );
     dir.remove()?;

@@ -600,11 +600,15 @@ fn hooks_run_in_order_where_the_spec_says_with_the_state() {
         let (_, state) = seen(&bundle, "poststop");
         assert_eq!(state["status"], "stopped");
         let order = fs::read_to_string(bundle.dir.join("out/order")).expect("order");
-        assert_eq!(
-            order,
-            "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n",
-            "{caller:?}"
-        );
+        let all = "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n";
+        assert_eq!(order, all, "{caller:?}");
+
+        // `run` runs them all too, poststop once the program has ended.
+        fs::remove_file(bundle.dir.join("out/order")).expect("remove order");
+        let ran = bundle.oci(&["run", "--bundle", "{bundle}", "again"]);
+        assert_eq!(ran.code, Some(0), "{caller:?}: {ran:?}");
+        let order = fs::read_to_string(bundle.dir.join("out/order")).expect("order");
+        assert_eq!(order, all, "{caller:?}");
     }
 }
 
