@@ -128,6 +128,15 @@ pub enum Error {
         #[source]
         source: SpecError,
     },
+    #[error("container {id} could not be created: {reason}")]
+    NotCreated { id: String, reason: String },
+    #[error("{kind} hook #{index} {} failed: {reason}", path.display())]
+    Hook {
+        kind: &'static str,
+        index: usize,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -143,3 +152,16 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error and its causes on one line (for the state file, a hook's
+/// failure).
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

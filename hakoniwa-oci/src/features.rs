@@ -10,8 +10,7 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        // No hook is run yet.
-        "hooks": [],
+        "hooks": crate::hooks::ALL.map(|kind| kind.name()),
         // The mount options `config.json`'s mounts are read for; others
         // are ignored (see docs/oci.md).
         "mountOptions": ["bind", "rbind", "ro", "size", "mode", "nr_inodes"],

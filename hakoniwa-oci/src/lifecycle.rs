@@ -1,41 +1,49 @@
 //! The container's life: `run`, `create` (with its supervisor), `start`,
-//! `state`, `ps`, `delete`.
+//! `state`, `ps`, `delete`, and the hooks at their steps.
 //!
-//! The library spawns a sandbox and runs its program in one step, so a
-//! `created` container is not yet a sandbox: `create` checks the whole
-//! configuration and leaves a detached supervisor waiting on the `start`
-//! FIFO; `start` wakes it and it spawns the sandbox, holds the `Child`,
-//! and records how the program ended.
+//! `create` starts a detached supervisor, which builds the sandbox with its
+//! program held (`Command::spawn_held`), runs the `prestart`,
+//! `createRuntime` and `createContainer` hooks, records the container as
+//! created and waits on the `start` FIFO (and for the sandbox's end);
+//! `create` returns once it has recorded it, or failed. `start` wakes it:
+//! the `startContainer` hooks run, the program goes on to `execve`, the
+//! `poststart` hooks run; then it holds the `Child` and records how the
+//! program ended. `delete` runs the `poststop` hooks.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hakoniwa::{ExitKind, ExitStatus};
+use hakoniwa::{Child, ExitKind, ExitStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::Signal;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::Mode;
 
 use crate::console;
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result, EXIT_FAILURE};
+use crate::hooks::{self, Kind};
 use crate::lower::{self, Program};
 use crate::processes;
 use crate::signals;
 use crate::spec::{self, Spec};
 use crate::state::{self, ContainerDir, Private, Root, State, Status, OCI_VERSION};
 
-/// How long `start` waits for the supervisor to open the FIFO and then to
-/// spawn the sandbox, and `delete --force` for the holder to end.
+/// How long `delete --force` waits for the holder to end.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(10);
-/// How often those waits look again.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How often the waits for another process's step look again: `create`
+/// and `start` wait for the supervisor to record one, which takes a few
+/// milliseconds. (An inotify watch would wake them at once, but closing
+/// one costs ~20 ms, more than this polling.)
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The global options a supervisor is started with, as given to `create`.
 pub struct Globals<'a> {
@@ -69,9 +77,32 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         return Err(console::no_console_socket(&bundle));
     }
     dir.create()?;
-    let ended = hold(&dir, &bundle, &spec, &mut program, std::process::id());
+    let ran = build(&dir, &bundle, &spec, &mut program, std::process::id()).and_then(
+        |(mut child, mut state)| {
+            let ran = launch(&dir, &spec, &mut child, &mut state)
+                .and_then(|()| finish(&dir, &mut child, &mut state));
+            // Ended however it ended (a failed launch ends it with the
+            // `Child`); the container is deleted below.
+            drop(child);
+            state.status = Status::Stopped;
+            hooks::run(Kind::Poststop, hooks::given(&spec, Kind::Poststop), &state)?;
+            ran
+        },
+    );
     dir.remove()?;
-    Ok(report(id, &ended?))
+    match ran {
+        Ok(status) => Ok(report(id, &status)),
+        // A step inside the sandbox that failed before the program was
+        // held is reported as one after: the library's exit code.
+        Err(Error::Sandbox {
+            source: hakoniwa::Error::Setup(error),
+            ..
+        }) => {
+            print_setup_failure(id, &error);
+            Ok(ExitStatus::SETUP_FAILED)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// `create --bundle DIR [--pid-file F] ID`.
@@ -84,31 +115,31 @@ pub fn create(
     console_socket: Option<&Path>,
 ) -> Result<()> {
     let dir = root.container(id)?;
-    // Checked without the terminal, which is made only once all else is.
-    let (bundle, spec, program) = prepare(bundle, None)?;
-    program.command.dry_run().map_err(|source| Error::Sandbox {
-        id: id.to_string(),
-        source,
-    })?;
+    // Checked here, so that a bad configuration is `create`'s own error;
+    // the terminal is made only once all else is.
+    let (bundle, spec, _) = prepare(bundle, None)?;
     let terminal = match (console::needs_terminal(&spec), console_socket) {
         (true, Some(socket)) => Some(console::hand_over(socket)?),
         (true, None) => return Err(console::no_console_socket(&bundle)),
         (false, _) => None,
     };
     dir.create()?;
-    let created = start_supervisor(&dir, globals, &bundle, &spec, pid_file, terminal);
+    let created = start_supervisor(&dir, globals, &bundle, pid_file, terminal);
     if created.is_err() {
-        // Nothing else was made yet: leave no trace of a failed create.
+        // The supervisor has ended, and the sandbox with it: leave no
+        // trace of a failed create.
         dir.remove()?;
     }
     created
 }
 
+/// Starts the supervisor and waits until it has recorded the container as
+/// created (then writes the pid file) or has ended (then its error, from
+/// the state it left, is `create`'s).
 fn start_supervisor(
     dir: &ContainerDir,
     globals: &Globals,
     bundle: &Path,
-    spec: &Spec,
     pid_file: Option<&Path>,
     terminal: Option<OwnedFd>,
 ) -> Result<()> {
@@ -131,46 +162,52 @@ fn start_supervisor(
         source,
     })?;
     let pid = child.id();
-    log::debug!("container {}: supervisor {pid} waits for start", dir.id);
-    let recorded = record_created(dir, bundle, spec, pid, pid_file);
-    if recorded.is_err() {
-        // A container that `create` did not report must not linger.
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    recorded
-}
-
-fn record_created(
-    dir: &ContainerDir,
-    bundle: &Path,
-    spec: &Spec,
-    pid: u32,
-    pid_file: Option<&Path>,
-) -> Result<()> {
-    dir.save(&State {
-        oci_version: OCI_VERSION.to_string(),
+    log::debug!("container {}: supervisor {pid} builds it", dir.id);
+    let not_created = |reason: String| Error::NotCreated {
         id: dir.id.clone(),
-        status: Status::Created,
-        pid: Some(pid),
-        bundle: bundle.to_path_buf(),
-        annotations: annotations(spec),
-        hakoniwa: Private {
-            holder: pid,
-            ..Private::default()
-        },
-    })?;
+        reason,
+    };
+    let created = loop {
+        if let Ok(state) = dir.load() {
+            if state.status == Status::Created {
+                break state;
+            }
+        }
+        let ended = child.try_wait().map_err(|source| Error::Process {
+            what: "wait for the supervisor of",
+            id: dir.id.clone(),
+            source,
+        })?;
+        if ended.is_some() {
+            let reason = dir.load().ok().and_then(|state| state.hakoniwa.error);
+            return Err(not_created(reason.unwrap_or_else(|| {
+                "its supervisor ended before building it".to_string()
+            })));
+        }
+        thread::sleep(POLL_INTERVAL);
+    };
     if let Some(path) = pid_file {
-        std::fs::write(path, pid.to_string()).map_err(|e| Error::file("write", path, e))?;
+        if let Err(e) = std::fs::write(path, pid.to_string()) {
+            // A container that `create` did not report must not linger:
+            // ended as `kill` ends a created one, so that the supervisor
+            // removes its sandbox (cgroup included) before it exits.
+            if let Some(held) = created.pid {
+                let _ = signals::send(&dir.id, held, Signal::SIGKILL);
+            }
+            let _ = child.wait();
+            return Err(Error::file("write", path, e));
+        }
     }
     Ok(())
 }
 
-/// The hidden `supervise` verb: detached from `create`'s session, waits
-/// for `start`, then holds the sandbox until its program ends, and exits
-/// as `run` would: engines (conmon, containerd's shim) wait for this
-/// process, the one in the pid file, and take its status for the
-/// container's.
+/// The hidden `supervise` verb: detached from `create`'s session, builds
+/// the sandbox and waits for `start`, then holds it until its program
+/// ends, and exits as `run` would: engines (conmon, containerd's shim) wait
+/// for this process, the one in the pid file, and take its status for the
+/// container's. A failure before `start` returns is recorded in the state
+/// for `create` or `start` to report, not printed: this process's streams
+/// are the container's.
 pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     // A new session: the engine's terminal and process group do not reach
     // the supervisor once `create` has returned.
@@ -180,66 +217,248 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         source: e.into(),
     })?;
     let dir = root.container(id)?;
-    let fifo = dir.start_fifo();
-    let mut byte = [0u8; 1];
-    let read = File::open(&fifo)
-        .and_then(|mut f| f.read(&mut byte))
-        .map_err(|e| Error::file("wait on", &fifo, e))?;
-    if read == 0 {
-        log::debug!("container {id}: the start FIFO closed without a start");
-        return Ok(0);
+    let holder = std::process::id();
+    let Held {
+        spec,
+        mut fifo,
+        signals,
+        mut child,
+        mut state,
+    } = match hold(&dir, bundle, holder) {
+        Ok(held) => held,
+        Err(error) => return Ok(failed(&dir, bundle, holder, &error)),
+    };
+    dir.save(&state)?;
+    match wait_for_start(id, &mut fifo, &signals, &mut child)? {
+        Wait::Start => {}
+        Wait::Ended => return finish(&dir, &mut child, &mut state).map(|s| report(id, &s)),
+        Wait::Closed => {
+            log::debug!("container {id}: the start FIFO closed without a start");
+            return Ok(0);
+        }
     }
+    if let Err(error) = launch(&dir, &spec, &mut child, &mut state) {
+        // The sandbox ends with the `Child`; `start` prints why.
+        drop(child);
+        state.status = Status::Stopped;
+        state.hakoniwa.error = Some(error_text(&error));
+        dir.save(&state)?;
+        log::debug!("container {id}: {}", one_line(&error));
+        return Ok(EXIT_FAILURE);
+    }
+    let status = finish(&dir, &mut child, &mut state)?;
+    log::debug!("container {id}: {}", status.reason);
+    Ok(report(id, &status))
+}
+
+/// A created container, as its supervisor holds it.
+struct Held {
+    spec: Spec,
+    /// The `start` FIFO's reading end.
+    fifo: File,
+    /// `SIGCHLD`, blocked: the sandbox's init is the supervisor's child.
+    signals: SignalFd,
+    child: Child,
+    state: State,
+}
+
+/// The supervisor's part of `create`: reads the bundle, opens the FIFO,
+/// watches for the sandbox's end, builds it.
+fn hold(dir: &ContainerDir, bundle: &Path, holder: u32) -> Result<Held> {
+    let process_error = |what, e: Errno| Error::Process {
+        what,
+        id: dir.id.clone(),
+        source: e.into(),
+    };
     // The terminal `create` made is this process's standard input.
     let console = std::fs::read_link("/proc/self/fd/0").ok();
     let console = console
         .as_deref()
         .filter(|path| path.starts_with("/dev/pts/"));
     let (bundle, spec, mut program) = prepare(bundle, console)?;
-    let status = hold(&dir, &bundle, &spec, &mut program, std::process::id())?;
-    log::debug!("container {id}: {}", status.reason);
-    Ok(report(id, &status))
+    // Opened before the container is recorded, so that `start` finds a
+    // reader; without blocking, since no writer is there yet.
+    let fifo_path = dir.start_fifo();
+    let fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(&fifo_path)
+        .map_err(|e| Error::file("open", &fifo_path, e))?;
+    // Blocked before the sandbox exists, so that its end is not missed
+    // while the container waits for `start`.
+    let mut sigchld = SigSet::empty();
+    sigchld.add(Signal::SIGCHLD);
+    sigchld
+        .thread_block()
+        .map_err(|e| process_error("block SIGCHLD in the supervisor of", e))?;
+    let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| process_error("watch the sandbox of", e))?;
+    let (child, state) = build(dir, &bundle, &spec, &mut program, holder)?;
+    Ok(Held {
+        spec,
+        fifo,
+        signals,
+        child,
+        state,
+    })
 }
 
-/// Spawns the sandbox, records it as running, waits for it, records it as
-/// stopped. A spawn failure is recorded too, for `start` to report.
-fn hold(
-    dir: &ContainerDir,
-    bundle: &Path,
-    spec: &Spec,
-    program: &mut Program,
-    holder: u32,
-) -> Result<ExitStatus> {
-    let mut state = State {
+/// Records why the build failed, for `create` to print; returns the exit
+/// code.
+fn failed(dir: &ContainerDir, bundle: &Path, holder: u32, error: &Error) -> i32 {
+    let state = State {
         oci_version: OCI_VERSION.to_string(),
         id: dir.id.clone(),
-        status: Status::Running,
+        status: Status::Stopped,
+        pid: None,
+        bundle: bundle.to_path_buf(),
+        annotations: Default::default(),
+        hakoniwa: Private {
+            holder,
+            error: Some(error_text(error)),
+            ..Private::default()
+        },
+    };
+    log::debug!("container {}: {}", dir.id, one_line(error));
+    let _ = dir.save(&state);
+    EXIT_FAILURE
+}
+
+/// What woke a created container's supervisor.
+enum Wait {
+    /// `start` wrote to the FIFO.
+    Start,
+    /// The sandbox ended (killed while created).
+    Ended,
+    /// A writer closed the FIFO without writing.
+    Closed,
+}
+
+fn wait_for_start(
+    id: &str,
+    fifo: &mut File,
+    signals: &SignalFd,
+    child: &mut Child,
+) -> Result<Wait> {
+    let failed = |e: Errno| Error::Process {
+        what: "wait for the start of",
+        id: id.to_string(),
+        source: e.into(),
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[1]) {
+            let _ = signals.read_signal();
+            let ended = child.try_wait().map_err(|source| Error::Sandbox {
+                id: id.to_string(),
+                source,
+            })?;
+            if ended.is_some() {
+                return Ok(Wait::Ended);
+            }
+        }
+        if ready(&fds[0]) {
+            let mut byte = [0u8; 1];
+            match fifo.read(&mut byte) {
+                Ok(0) => return Ok(Wait::Closed),
+                Ok(_) => return Ok(Wait::Start),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::file("read", Path::new("the start FIFO"), e)),
+            }
+        }
+    }
+}
+
+fn new_state(dir: &ContainerDir, bundle: &Path, spec: &Spec, holder: u32) -> State {
+    State {
+        oci_version: OCI_VERSION.to_string(),
+        id: dir.id.clone(),
+        status: Status::Creating,
         pid: None,
         bundle: bundle.to_path_buf(),
         annotations: annotations(spec),
         hakoniwa: Private {
             holder,
+            poststop: hooks::given(spec, Kind::Poststop).to_vec(),
             ..Private::default()
         },
-    };
+    }
+}
+
+/// Builds the sandbox with its program held and runs the hooks of
+/// `create`: `prestart` and `createRuntime` on the host, then
+/// `createContainer` in the container's namespaces. Returns the held
+/// `Child` and the state to record as created; when a hook fails, the
+/// sandbox is ended and the `poststop` hooks run.
+fn build(
+    dir: &ContainerDir,
+    bundle: &Path,
+    spec: &Spec,
+    program: &mut Program,
+    holder: u32,
+) -> Result<(Child, State)> {
+    let mut state = new_state(dir, bundle, spec, holder);
     if let Some(umask) = program.umask {
         nix::sys::stat::umask(Mode::from_bits_truncate(umask));
     }
-    let mut child = match program.command.spawn() {
-        Ok(child) => child,
-        Err(source) => {
-            state.status = Status::Stopped;
-            state.hakoniwa.error = Some(chain(&source));
-            dir.save(&state)?;
-            return Err(Error::Sandbox {
-                id: dir.id.clone(),
-                source,
-            });
-        }
-    };
+    let child = program
+        .command
+        .spawn_held()
+        .map_err(|source| Error::Sandbox {
+            id: dir.id.clone(),
+            source,
+        })?;
+    state.pid = child.program_id();
+    log::debug!(
+        "container {}: sandbox init {}, program {:?} held",
+        dir.id,
+        child.id(),
+        state.pid
+    );
+    let hooked = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer]
+        .into_iter()
+        .try_for_each(|kind| hooks::run(kind, hooks::given(spec, kind), &state));
+    if let Err(error) = hooked {
+        drop(child);
+        state.status = Status::Stopped;
+        let _ = hooks::run(Kind::Poststop, hooks::given(spec, Kind::Poststop), &state);
+        return Err(error);
+    }
+    state.status = Status::Created;
+    Ok((child, state))
+}
+
+/// `start`'s part: the `startContainer` hooks in the container, the go,
+/// the `poststart` hooks on the host; then the container is recorded as
+/// running, its `pid` the sandbox's init.
+fn launch(dir: &ContainerDir, spec: &Spec, child: &mut Child, state: &mut State) -> Result<()> {
+    hooks::run(
+        Kind::StartContainer,
+        hooks::given(spec, Kind::StartContainer),
+        state,
+    )?;
+    child.start().map_err(|source| Error::Sandbox {
+        id: dir.id.clone(),
+        source,
+    })?;
+    state.status = Status::Running;
     state.pid = Some(child.id());
     state.hakoniwa.cgroup = child.cgroup().as_ref().map(state::CgroupRecord::new);
-    dir.save(&state)?;
-    log::debug!("container {}: sandbox init is pid {}", dir.id, child.id());
+    state.hakoniwa.started = true;
+    hooks::run(Kind::Poststart, hooks::given(spec, Kind::Poststart), state)?;
+    dir.save(state)
+}
+
+/// Waits for the sandbox to end and records how.
+fn finish(dir: &ContainerDir, child: &mut Child, state: &mut State) -> Result<ExitStatus> {
     let status = child.wait().map_err(|source| Error::Sandbox {
         id: dir.id.clone(),
         source,
@@ -249,12 +468,12 @@ fn hold(
     if let ExitKind::SetupFailed(error) = &status.kind {
         state.hakoniwa.error = Some(error.to_string());
     }
-    dir.save(&state)?;
+    dir.save(state)?;
     Ok(status)
 }
 
-/// `start ID`: wakes the supervisor, then waits until it has spawned the
-/// sandbox (or could not).
+/// `start ID`: wakes the supervisor, then waits until it has let the
+/// program go (or could not).
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.container(id)?;
     let state = dir.load()?;
@@ -262,66 +481,47 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         return Err(wrong_status(&state, "start"));
     }
     let fifo = dir.start_fifo();
-    let deadline = Instant::now() + PROCESS_DEADLINE;
-    // Without O_NONBLOCK, opening a FIFO no one reads would block for good;
-    // with it, ENXIO says the supervisor has not opened it yet.
-    let mut writer = loop {
-        match OpenOptions::new()
-            .write(true)
-            .custom_flags(OFlag::O_NONBLOCK.bits())
-            .open(&fifo)
-        {
-            Ok(file) => break file,
-            Err(e) if e.raw_os_error() == Some(Errno::ENXIO as i32) => {
-                if !state::is_alive(state.hakoniwa.holder) || Instant::now() > deadline {
-                    return Err(Error::NotStarted {
-                        id: id.to_string(),
-                        reason: "its supervisor is gone".to_string(),
-                    });
-                }
-                thread::sleep(POLL_INTERVAL);
-            }
-            Err(e) => return Err(Error::file("open", &fifo, e)),
-        }
-    };
+    // The supervisor opened the FIFO before recording the container as
+    // created; ENXIO says it has closed it since (it is gone).
+    let mut writer = OpenOptions::new()
+        .write(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(&fifo)
+        .map_err(|e| match e.raw_os_error() {
+            Some(errno) if errno == Errno::ENXIO as i32 => Error::NotStarted {
+                id: id.to_string(),
+                reason: "its supervisor is gone".to_string(),
+            },
+            _ => Error::file("open", &fifo, e),
+        })?;
     writer
         .write_all(b"s")
         .map_err(|e| Error::file("write to", &fifo, e))?;
     drop(writer);
+    // The supervisor's hooks take what they take (each bounded by its
+    // timeout): wait as long as it lives.
     loop {
         let state = dir.load()?;
         match state.status {
             Status::Running | Status::Paused => return Ok(()),
-            // Spawned (a pid was recorded) and already ended: started. How
-            // it ended — a program that could not be executed, a mount
-            // that failed — is its exit status (125/126/127) and message,
-            // as for a program that ran: an engine waits for it and deletes
-            // the container as usual.
-            Status::Stopped if state.pid.is_some() => return Ok(()),
-            // The holder is still writing whether the spawn failed.
-            Status::Stopped
-                if state.hakoniwa.error.is_none()
-                    && state::is_alive(state.hakoniwa.holder)
-                    && Instant::now() <= deadline =>
-            {
-                thread::sleep(POLL_INTERVAL)
-            }
-            Status::Stopped => {
+            // Let go and already ended: started. How it ended — a program
+            // that could not be executed — is its exit status (126/127)
+            // and message, as for a program that ran: an engine waits for
+            // it and deletes the container as usual.
+            Status::Stopped if state.hakoniwa.started => return Ok(()),
+            Status::Stopped if state.hakoniwa.error.is_some() => {
                 return Err(Error::NotStarted {
                     id: id.to_string(),
-                    reason: state
-                        .hakoniwa
-                        .error
-                        .unwrap_or_else(|| "its supervisor ended before spawning it".to_string()),
+                    reason: state.hakoniwa.error.unwrap_or_default(),
                 })
             }
-            Status::Created if Instant::now() > deadline => {
+            _ if !state::is_alive(state.hakoniwa.holder) => {
                 return Err(Error::NotStarted {
                     id: id.to_string(),
-                    reason: "its supervisor did not spawn the sandbox in time".to_string(),
+                    reason: "its supervisor ended before starting it".to_string(),
                 })
             }
-            Status::Created => thread::sleep(POLL_INTERVAL),
+            _ => thread::sleep(POLL_INTERVAL),
         }
     }
 }
@@ -373,9 +573,14 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
     match dir.remove() {
         // `run` removes its own container when its program ends.
-        Err(Error::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        removed => removed,
+        Err(Error::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        removed => removed?,
     }
+    // After the container is deleted, before `delete` returns; a failure
+    // is only logged.
+    let mut state = state;
+    state.status = Status::Stopped;
+    hooks::run(Kind::Poststop, &state.hakoniwa.poststop, &state)
 }
 
 /// Reads and maps the bundle: every configuration error surfaces here,
@@ -403,13 +608,29 @@ fn annotations(spec: &Spec) -> BTreeMap<String, String> {
 /// Prints why a program did not run, and returns the exit code.
 pub fn report(id: &str, status: &ExitStatus) -> i32 {
     if let ExitKind::SetupFailed(error) = &status.kind {
-        log::error!("container {id}: {error}");
-        eprintln!("hakoniwa-oci: container {id}: {error}");
-        if let Some(hint) = error.hint() {
-            eprintln!("hint: {hint}");
-        }
+        print_setup_failure(id, error);
     }
     status.code
+}
+
+fn print_setup_failure(id: &str, error: &hakoniwa::SetupError) {
+    log::error!("container {id}: {error}");
+    eprintln!("hakoniwa-oci: container {id}: {error}");
+    if let Some(hint) = error.hint() {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// What the state file says about a failure: for the sandbox's, the
+/// library's message (with its hint); else the error and its causes.
+fn error_text(error: &Error) -> String {
+    match error {
+        Error::Sandbox { source, .. } => match source.hint() {
+            Some(hint) => format!("{}; hint: {hint}", one_line(source)),
+            None => one_line(source),
+        },
+        other => one_line(other),
+    }
 }
 
 pub fn wrong_status(state: &State, action: &'static str) -> Error {
@@ -418,16 +639,4 @@ pub fn wrong_status(state: &State, action: &'static str) -> Error {
         status: state.status,
         action,
     }
-}
-
-/// An error and its causes on one line, for the state file.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

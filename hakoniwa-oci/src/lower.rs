@@ -13,9 +13,10 @@ use hakoniwa::{
 use crate::cgroups;
 use crate::devices;
 use crate::error::SpecError;
+use crate::hooks;
 use crate::spec::{items, Linux, Mount, Process, Spec};
 use oci_spec::runtime::{
-    Hooks, LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, PosixRlimitType,
+    LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, PosixRlimitType,
 };
 
 /// What runs: the command, in its container, and the umask to spawn it
@@ -38,13 +39,8 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         .root()
         .as_ref()
         .ok_or_else(|| SpecError::field("root", "missing: no root filesystem"))?;
-    // The specification lets a runtime ignore what it does not know, but
-    // not skip a hook it was given.
-    if let Some(kind) = spec.hooks().as_ref().and_then(first_hook) {
-        return Err(SpecError::field(
-            format!("hooks.{kind}"),
-            "hooks are not supported by hakoniwa-oci yet, and a runtime may not skip them",
-        ));
+    if let Some(given) = spec.hooks() {
+        hooks::check(given)?;
     }
     let linux = spec.linux().as_ref();
 
@@ -86,25 +82,6 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         devices::lower(&mut container, items(linux.devices()), items(spec.mounts()))?;
     }
     process_command(container, process, linux)
-}
-
-/// The name of the first kind of hook `hooks` gives any of.
-fn first_hook(hooks: &Hooks) -> Option<&'static str> {
-    // `prestart` is deprecated by the specification, but a runtime must
-    // still run it.
-    #[allow(deprecated)]
-    let prestart = hooks.prestart();
-    [
-        ("prestart", prestart),
-        ("createRuntime", hooks.create_runtime()),
-        ("createContainer", hooks.create_container()),
-        ("startContainer", hooks.start_container()),
-        ("poststart", hooks.poststart()),
-        ("poststop", hooks.poststop()),
-    ]
-    .into_iter()
-    .find(|(_, list)| !items(list).is_empty())
-    .map(|(kind, _)| kind)
 }
 
 /// Whether `process` asks for a terminal.
@@ -491,11 +468,23 @@ mod tests {
     }
 
     #[test]
-    fn a_hook_is_refused_and_an_empty_list_is_not() {
-        let error = lower_error(r#", "hooks": {"prestart": [{"path": "/bin/true"}]}"#);
-        assert!(error.starts_with("hooks.prestart: "), "{error}");
-        let empty = spec(r#", "hooks": {"poststop": []}"#);
-        assert!(lower(&empty, Path::new("/bundle"), None).is_ok());
+    fn hooks_are_checked_naming_the_field() {
+        let hooks = spec(r#", "hooks": {"prestart": [{"path": "/bin/true", "timeout": 2}]}"#);
+        assert!(lower(&hooks, Path::new("/bundle"), None).is_ok());
+        let error = lower_error(r#", "hooks": {"createRuntime": [{"path": "true"}]}"#);
+        assert_eq!(error, "hooks.createRuntime[0].path: not an absolute path");
+        let error = lower_error(
+            r#", "hooks": {"poststop": [{"path": "/x"}, {"path": "/y", "timeout": 0}]}"#,
+        );
+        assert_eq!(
+            error,
+            "hooks.poststop[1].timeout: must be greater than zero"
+        );
+        let error = lower_error(r#", "hooks": {"poststart": [{"path": "/x", "env": ["A"]}]}"#);
+        assert_eq!(
+            error,
+            "hooks.poststart[0].env[0]: not of the form KEY=VALUE"
+        );
     }
 
     #[test]

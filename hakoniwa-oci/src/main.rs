@@ -10,6 +10,7 @@ mod devices;
 mod error;
 mod exec;
 mod features;
+mod hooks;
 mod lifecycle;
 mod logging;
 mod lower;
@@ -67,7 +68,7 @@ enum Verb {
         bundle: PathBuf,
         id: String,
     },
-    /// Check a bundle and make a container that waits for `start`
+    /// Build a container whose program waits for `start`
     Create {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,

@@ -13,9 +13,9 @@ use crate::lifecycle::wrong_status;
 use crate::processes;
 use crate::state::{Root, State, Status};
 
-/// `kill ID [SIGNAL]`: to the supervisor while `created` (which ends the
-/// container), to the sandbox's init while `running` (which passes it to
-/// the program; SIGKILL ends the whole sandbox).
+/// `kill ID [SIGNAL]`: to the held program while `created` (a signal that
+/// ends it ends the container), to the sandbox's init while `running`
+/// (which passes it to the program; SIGKILL ends the whole sandbox).
 ///
 /// With `all`, a running container's every process gets it directly —
 /// but `KILL`, which init gets: the pid namespace then ends with it.

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-pub use oci_spec::runtime::{Linux, LinuxDevice, LinuxResources, Mount, Process, Spec};
+pub use oci_spec::runtime::{
+    Hook, Hooks, Linux, LinuxDevice, LinuxResources, Mount, Process, Spec,
+};
 
 use crate::error::SpecError;
 

@@ -12,6 +12,7 @@ use hakoniwa::{CgroupDirs, CgroupVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::spec::Hook;
 
 /// The version of the runtime specification this runtime follows.
 pub const OCI_VERSION: &str = "1.2.0";
@@ -25,6 +26,8 @@ const START_FIFO: &str = "start";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being built: what hooks of `create` are told (never saved).
+    Creating,
     /// Set up, waiting for `start`.
     Created,
     /// The program runs.
@@ -38,6 +41,7 @@ pub enum Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -54,8 +58,10 @@ pub struct State {
     pub oci_version: String,
     pub id: String,
     pub status: Status,
-    /// The process signals go to: the supervisor while `created`, the
-    /// sandbox's init while `running`.
+    /// While `created`, the held program (a process in every namespace of
+    /// the container, open to the caller through `/proc`, which the
+    /// sandbox's init is not); from `start` on, the sandbox's init, which
+    /// passes signals on to the program.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     pub bundle: PathBuf,
@@ -81,6 +87,12 @@ pub struct Private {
     /// `update` act on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupRecord>,
+    /// Whether `start` let the program go.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub started: bool,
+    /// The `poststop` hooks, which `delete` runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<Hook>,
 }
 
 /// A sandbox's cgroup as the state file keeps it.

@@ -5,7 +5,9 @@
 mod bounded;
 mod common;
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use common::{callers, Bundle};
 use serde_json::json;
@@ -67,13 +69,24 @@ fn create_waits_for_start_then_kill_and_delete_end_it() {
         assert_eq!(state["status"], "created", "{caller:?}: {state}");
         assert_eq!(state["bundle"], json!(bundle.dir));
         assert_eq!(state["annotations"]["org.example.test"], "yes");
+        // The pid file names the supervisor, which engines wait for; the
+        // state's pid is the held program: built, not yet `sleep`.
         let pid = fs::read_to_string(&pid_file).expect("the pid file");
-        assert_eq!(state["pid"], json!(pid.parse::<u32>().expect("a pid")));
+        assert_eq!(
+            state["hakoniwa"]["holder"],
+            json!(pid.parse::<u32>().expect("a pid"))
+        );
+        let held = state["pid"].as_u64().expect("a pid while created");
+        let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the held program");
+        assert_ne!(comm, "sleep\n", "{caller:?}");
 
         let started = bundle.oci(&["start", "box"]);
         assert_eq!(started.code, Some(0), "{caller:?}: {started:?}");
         let state = bundle.state("box");
         assert_eq!(state["status"], "running", "{caller:?}: {state}");
+        // The held process is the one that became the program.
+        let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the program");
+        assert_eq!(comm, "sleep\n", "{caller:?}");
 
         // ps: the sandbox's init, then its program.
         let listed = bundle.oci(&["ps", "--format", "json", "box"]);
@@ -482,5 +495,265 @@ fn masked_and_read_only_paths_are_hidden_and_protected() {
             outcome.stdout, "0\ntmp-read-only\nsys-read-only\n",
             "{caller:?}: {outcome:?}"
         );
+    }
+}
+
+/// Each hook (`/bin/sh`, there inside the container as on the host)
+/// appends its name to `$OUT/order` and writes what it saw into
+/// `$OUT/NAME`: its argument, its environment variable, the state on its
+/// standard input, its mount namespace and hostname. `$OUT` is the bundle's
+/// `out` directory, bound read-write at `/out` in the container.
+const HOOK: &str = r#"echo "$0" >> "$OUT/order"
+{ echo "arg=$1"; echo "var=$HOOK_VAR"; echo "mnt=$(readlink /proc/self/ns/mnt)"; echo "host=$(hostname)"; printf 'state=%s\n' "$(cat)"; } > "$OUT/$0""#;
+
+/// A bundle whose config has the `hooks` made for it (and `/out` bound).
+fn hooked_bundle(
+    name: &str,
+    caller: common::Caller,
+    args: &[&str],
+    hooks: impl Fn(&Bundle) -> serde_json::Value,
+) -> Bundle {
+    let bundle = Bundle::new(name, caller, args);
+    let out = bundle.dir.join("out");
+    fs::create_dir(&out).expect("create out");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).expect("chmod out");
+    let mut config = bundle.config(args);
+    config["mounts"].as_array_mut().expect("mounts").push(
+        json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}),
+    );
+    config["hooks"] = hooks(&bundle);
+    bundle.write_config(&config);
+    bundle
+}
+
+/// A hook entry: `HOOK` as `kind`, with `$OUT` where it runs.
+fn hook(bundle: &Bundle, kind: &str, in_container: bool) -> serde_json::Value {
+    let out = if in_container {
+        "/out".to_string()
+    } else {
+        bundle.dir.join("out").display().to_string()
+    };
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", HOOK, kind, format!("{kind} arg")],
+        "env": [format!("OUT={out}"), format!("HOOK_VAR={kind} var"), "PATH=/usr/bin:/bin"],
+        "timeout": 10,
+    })
+}
+
+/// What hook `kind` wrote, as `key=value` lines; its state parsed.
+fn seen(bundle: &Bundle, kind: &str) -> (BTreeMap<String, String>, serde_json::Value) {
+    let path = bundle.dir.join("out").join(kind);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{kind} did not run: {e}"));
+    let lines: BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let state = serde_json::from_str(&lines["state"])
+        .unwrap_or_else(|e| panic!("{kind}: the state on stdin: {e}: {text}"));
+    (lines, state)
+}
+
+#[test]
+fn hooks_run_in_order_where_the_spec_says_with_the_state() {
+    let own_mnt = fs::read_link("/proc/self/ns/mnt").expect("own mount namespace");
+    let own_mnt = own_mnt.display().to_string();
+    for caller in callers() {
+        // The program tells whether startContainer ran before it.
+        let bundle = hooked_bundle(
+            "hooks",
+            caller,
+            &[
+                "sh",
+                "-c",
+                "test -e /out/startContainer && echo yes > /out/program",
+            ],
+            |bundle| {
+                json!({
+                    "prestart": [hook(bundle, "prestart", false)],
+                    "createRuntime": [hook(bundle, "createRuntime", false)],
+                    "createContainer": [hook(bundle, "createContainer", true)],
+                    "startContainer": [hook(bundle, "startContainer", true)],
+                    "poststart": [hook(bundle, "poststart", false)],
+                    "poststop": [hook(bundle, "poststop", false)],
+                })
+            },
+        );
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        let held = bundle.state("box")["pid"].clone();
+        for kind in ["prestart", "createRuntime", "createContainer"] {
+            let (lines, state) = seen(&bundle, kind);
+            assert_eq!(lines["arg"], format!("{kind} arg"), "{caller:?}");
+            assert_eq!(lines["var"], format!("{kind} var"), "{caller:?}");
+            assert_eq!(state["id"], "box", "{kind}");
+            assert_eq!(state["status"], "creating", "{kind}");
+            assert_eq!(state["pid"], held, "{kind}");
+            assert_eq!(state["bundle"], json!(bundle.dir), "{kind}");
+            // The runtime's namespaces, or the container's.
+            let in_container = kind == "createContainer";
+            assert_eq!(lines["mnt"] != own_mnt, in_container, "{caller:?} {kind}");
+            assert_eq!(lines["host"] == "bundle", in_container, "{caller:?} {kind}");
+        }
+        assert!(!bundle.dir.join("out/startContainer").exists());
+
+        let started = bundle.oci(&["start", "box"]);
+        assert_eq!(started.code, Some(0), "{caller:?}: {started:?}");
+        let (lines, state) = seen(&bundle, "startContainer");
+        assert_eq!(state["status"], "created");
+        assert_eq!(state["pid"], held);
+        assert_eq!(
+            (lines["host"].as_str(), lines["mnt"] != own_mnt),
+            ("bundle", true)
+        );
+        // poststart ran before start returned, on the host.
+        let (lines, state) = seen(&bundle, "poststart");
+        assert_eq!(state["status"], "running");
+        assert_eq!(lines["mnt"], own_mnt);
+        bundle.wait_for_state("box", "an exit code", |s| {
+            s["hakoniwa"]["exitCode"].is_number()
+        });
+        let program = fs::read_to_string(bundle.dir.join("out/program"));
+        assert_eq!(program.ok().as_deref(), Some("yes\n"), "{caller:?}");
+        assert!(!bundle.dir.join("out/poststop").exists());
+
+        let deleted = bundle.oci(&["delete", "box"]);
+        assert_eq!(deleted.code, Some(0), "{caller:?}: {deleted:?}");
+        let (_, state) = seen(&bundle, "poststop");
+        assert_eq!(state["status"], "stopped");
+        let order = fs::read_to_string(bundle.dir.join("out/order")).expect("order");
+        let all = "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n";
+        assert_eq!(order, all, "{caller:?}");
+
+        // `run` runs them all too, poststop once the program has ended.
+        fs::remove_file(bundle.dir.join("out/order")).expect("remove order");
+        let ran = bundle.oci(&["run", "--bundle", "{bundle}", "again"]);
+        assert_eq!(ran.code, Some(0), "{caller:?}: {ran:?}");
+        let order = fs::read_to_string(bundle.dir.join("out/order")).expect("order");
+        assert_eq!(order, all, "{caller:?}");
+    }
+}
+
+#[test]
+fn a_failing_or_slow_hook_fails_create_or_start_and_leaves_nothing() {
+    for caller in callers() {
+        let failing = json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "echo no network for you >&2; exit 3"],
+        });
+        let bundle = hooked_bundle("hooks-fail", caller, &["true"], |bundle| {
+            json!({
+                "prestart": [hook(bundle, "prestart", false)],
+                "createRuntime": [failing],
+                "createContainer": [hook(bundle, "createContainer", true)],
+                "poststop": [hook(bundle, "poststop", false)],
+            })
+        });
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
+        assert_eq!(created.code, Some(1), "{caller:?}: {created:?}");
+        assert!(
+            created.stderr.contains(
+                "container box could not be created: createRuntime hook #0 /bin/sh failed: \
+                 /bin/sh exited with code 3 (no network for you)"
+            ),
+            "{caller:?}: {created:?}"
+        );
+        // The held program the prestart hook saw is gone; the later hook
+        // did not run; the container is destroyed (poststop ran) and its
+        // state is gone.
+        let (_, state) = seen(&bundle, "prestart");
+        let held = state["pid"].as_u64().expect("a pid");
+        assert!(!std::path::Path::new(&format!("/proc/{held}")).exists());
+        assert!(!bundle.dir.join("out/createContainer").exists());
+        seen(&bundle, "poststop");
+        let left = fs::read_dir(bundle.dir.join("state/containers")).expect("the state root");
+        assert_eq!(left.count(), 0, "{caller:?}: a failed create left files");
+
+        // A hook over its timeout is killed, and that fails create too.
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(bundle.dir.join("config.json")).unwrap())
+                .unwrap();
+        config["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "sleep 20"], "timeout": 1,
+        }]});
+        bundle.write_config(&config);
+        let began = std::time::Instant::now();
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "slow"]);
+        assert_eq!(created.code, Some(1), "{caller:?}: {created:?}");
+        assert!(
+            created
+                .stderr
+                .contains("createRuntime hook #0 /bin/sh failed: killed after its timeout of 1 s"),
+            "{caller:?}: {created:?}"
+        );
+        assert!(began.elapsed().as_secs() < 10, "{:?}", began.elapsed());
+
+        // A failing startContainer hook fails start and stops the container.
+        config["hooks"] = json!({"startContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "exit 4"],
+        }]});
+        bundle.write_config(&config);
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "late"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        let started = bundle.oci(&["start", "late"]);
+        assert_eq!(started.code, Some(1), "{caller:?}: {started:?}");
+        assert!(
+            started.stderr.contains(
+                "container late did not start: startContainer hook #0 /bin/sh failed: \
+                 /bin/sh exited with code 4"
+            ),
+            "{caller:?}: {started:?}"
+        );
+        let state = bundle.state("late");
+        assert_eq!(state["status"], "stopped", "{state}");
+        assert_eq!(bundle.oci(&["delete", "late"]).code, Some(0));
+    }
+}
+
+#[test]
+fn a_created_container_is_built_refuses_exec_and_ends_with_a_signal() {
+    for caller in callers() {
+        // A mount refused inside the sandbox fails create itself now.
+        let bundle = Bundle::new("built", caller, &["true"]);
+        let mut config = bundle.config(&["true"]);
+        config["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"destination": "/usr/hakoniwa-test", "type": "tmpfs", "source": "tmpfs"}));
+        bundle.write_config(&config);
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "bad"]);
+        assert_eq!(created.code, Some(1), "{caller:?}: {created:?}");
+        assert!(
+            created.stderr.contains(
+                "container bad could not be created: failed to create mount point \
+                 /usr/hakoniwa-test: Read-only file system"
+            ),
+            "{caller:?}: {created:?}"
+        );
+        let gone = bundle.oci(&["state", "bad"]);
+        assert!(gone.stderr.contains("does not exist"), "{gone:?}");
+
+        bundle.write_config(&bundle.config(&["true"]));
+        let created = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        let execed = bundle.oci(&["exec", "box", "true"]);
+        assert_eq!(execed.code, Some(1), "{execed:?}");
+        assert!(
+            execed
+                .stderr
+                .contains("container box is created: cannot exec in it"),
+            "{execed:?}"
+        );
+        // TERM reaches the held program, whose end ends the container.
+        assert_eq!(bundle.oci(&["kill", "box", "TERM"]).code, Some(0));
+        let state = bundle.wait_for_state("box", "an exit code", |s| {
+            s["hakoniwa"]["exitCode"].is_number()
+        });
+        assert_eq!(state["status"], "stopped", "{state}");
+        assert_eq!(state["hakoniwa"]["exitCode"], 128 + 15, "{state}");
+        let started = bundle.oci(&["start", "box"]);
+        assert_eq!(started.code, Some(1), "{started:?}");
+        assert_eq!(bundle.oci(&["delete", "box"]).code, Some(0));
     }
 }

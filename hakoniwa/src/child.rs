@@ -18,7 +18,8 @@ use crate::runtime::Spawned;
 use crate::status::{ExitKind, ExitStatus, Limits};
 use crate::sys;
 
-/// A running sandbox.
+/// A running sandbox, or one whose program is held
+/// ([`Command::spawn_held`](crate::Command::spawn_held)).
 ///
 /// Dropping a `Child` that has not been waited for kills the sandbox and
 /// reaps it: no process of a sandbox outlives its handle.
@@ -26,6 +27,10 @@ use crate::sys;
 pub struct Child {
     pid: Pid,
     channel: ParentEnd,
+    /// Whether the program waits for [`start`](Self::start).
+    held: bool,
+    /// The held program's host pid, once it said it is held.
+    program: Option<Pid>,
     descriptions: Descriptions,
     status: Option<ExitStatus>,
     /// pasta, ended when the sandbox has ended (or when dropped).
@@ -75,6 +80,7 @@ struct Report {
 impl Child {
     pub(crate) fn new(
         spawned: Spawned,
+        held: bool,
         descriptions: Descriptions,
         stdin: Option<io::PipeWriter>,
         stdout: Option<io::PipeReader>,
@@ -83,6 +89,8 @@ impl Child {
         Self {
             pid: spawned.pid,
             channel: spawned.channel,
+            held,
+            program: None,
             descriptions,
             status: None,
             pasta: spawned.pasta,
@@ -106,11 +114,72 @@ impl Child {
         self.cgroup.as_ref().map(SandboxCgroup::dirs)
     }
 
+    /// The host pid of the program's process, for a sandbox spawned held
+    /// ([`Command::spawn_held`](crate::Command::spawn_held)): the process
+    /// that waits, in every namespace of the sandbox, and after
+    /// [`start`](Self::start) the program itself. `None` for a sandbox
+    /// spawned to run.
+    pub fn program_id(&self) -> Option<u32> {
+        self.program.map(|pid| pid.as_raw() as u32)
+    }
+
+    /// Lets a held program go on: its seccomp filter, then `execve`. How
+    /// that ends comes from [`wait`](Self::wait), as for a program spawned
+    /// to run. [`Error::NotHeld`] if it is not held (or has ended).
+    pub fn start(&mut self) -> Result<()> {
+        if !self.held || self.status.is_some() {
+            return Err(Error::NotHeld);
+        }
+        self.channel.start().map_err(Error::Channel)?;
+        self.held = false;
+        Ok(())
+    }
+
     /// Kills the whole sandbox (SIGKILL to its init, which takes every
-    /// process of its pid namespace along). Does nothing if it has already
-    /// been waited for.
+    /// process of its pid namespace along, and to a held program, which
+    /// without a pid namespace would otherwise wait on). Does nothing if it
+    /// has already been waited for.
     pub fn kill(&mut self) -> Result<()> {
+        self.kill_held_program();
         self.signal(Signal::SIGKILL as i32)
+    }
+
+    fn kill_held_program(&self) {
+        if let (true, None, Some(program)) = (self.held, &self.status, self.program) {
+            let _ = signal::kill(program, Signal::SIGKILL);
+        }
+    }
+
+    /// Waits until a program spawned held says it is held, and takes its
+    /// pid; a sandbox that ended first is the error.
+    pub(crate) fn wait_until_held(&mut self) -> Result<()> {
+        let mut report = Report::default();
+        while let Some((message, sender)) =
+            self.channel.recv_with_sender().map_err(Error::Channel)?
+        {
+            if message == Message::ProgramHeld {
+                let Some(pid) = sender.filter(|pid| *pid > 0) else {
+                    return Err(Error::Channel(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the held program's pid did not come with its message",
+                    )));
+                };
+                self.program = Some(Pid::from_raw(pid));
+                return Ok(());
+            }
+            report.add(message)?;
+        }
+        // Init ended: the report is complete.
+        let init_status =
+            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
+        self.end_pasta();
+        let status = self.conclude(report, init_status);
+        Err(match status.kind {
+            ExitKind::SetupFailed(error) => Error::Setup(error),
+            _ => Error::EndedBeforeHold {
+                reason: status.reason,
+            },
+        })
     }
 
     /// Sends `signal` to the sandbox's init, which passes it on to the
@@ -232,6 +301,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
+            self.kill_held_program();
             let _ = signal::kill(self.pid, Signal::SIGKILL);
             let _ = sys::wait_child(self.pid);
         }
@@ -258,8 +328,12 @@ impl Report {
                 self.program = Some((wait_status, timed_out, usage));
                 self.proc_status = proc_status;
             }
-            // The parent's own messages never come back.
-            Message::IdMapsWritten | Message::NetworkReady => {
+            // The parent's own messages never come back; a held program
+            // says so once, to `wait_until_held`.
+            Message::IdMapsWritten
+            | Message::NetworkReady
+            | Message::Start
+            | Message::ProgramHeld => {
                 return Err(Error::Channel(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("unexpected message from the sandbox: {message:?}"),

@@ -52,6 +52,7 @@ impl Stdio {
 pub struct Command {
     container: Container,
     pub(crate) program: String,
+    pub(crate) arg0: Option<OsString>,
     pub(crate) args: Vec<OsString>,
     pub(crate) envs: Vec<(OsString, OsString)>,
     pub(crate) current_dir: Option<PathBuf>,
@@ -67,6 +68,7 @@ impl Command {
         Self {
             container,
             program: program.to_string(),
+            arg0: None,
             args: Vec::new(),
             envs: Vec::new(),
             current_dir: None,
@@ -76,6 +78,13 @@ impl Command {
             stdout: None,
             stderr: None,
         }
+    }
+
+    /// Sets the program's `argv[0]`, which is otherwise the program as
+    /// given (as `std::os::unix::process::CommandExt::arg0`).
+    pub fn arg0<S: AsRef<OsStr>>(&mut self, arg0: S) -> &mut Self {
+        self.arg0 = Some(arg0.as_ref().to_os_string());
+        self
     }
 
     /// Adds an argument.
@@ -210,6 +219,38 @@ impl Command {
         self.spawn_with(Stdio::Inherit, Stdio::Inherit)
     }
 
+    /// Builds the sandbox as [`spawn`](Self::spawn) does — namespaces, id
+    /// maps, cgroup, network, root, hostname, and the program's working
+    /// directory, limits, user, capabilities and landlock — and returns
+    /// once the program is ready, held just before its seccomp filter and
+    /// `execve`, waiting for [`Child::start`]. Streams not configured are
+    /// inherited.
+    ///
+    /// With [`Runctl::AllowNewPrivs`](crate::Runctl::AllowNewPrivs) the
+    /// filter must come before the user switch (it needs CAP_SYS_ADMIN
+    /// without no_new_privs), so there the program is held before its user
+    /// and capability sets are applied, and those come after the start.
+    ///
+    /// The filter comes after the hold, so that it stays the last step and
+    /// never has to allow the hold's read. While held, the program's
+    /// process ([`Child::program_id`]) is in all of the sandbox's
+    /// namespaces and open to the caller through `/proc` (dumpable), so
+    /// that something may be run in them ([`Container::enter`]); nothing of
+    /// the sandbox runs but init. [`Child::wait`] waits for the end, which
+    /// for a held program comes only from a signal;
+    /// [`kill`](Child::kill) and dropping the `Child` end the sandbox. The
+    /// wall-time limit counts from the build, the hold included.
+    ///
+    /// A failure inside the sandbox before the hold is an error here,
+    /// [`Error::Setup`], naming the step (the sandbox is gone by then); one
+    /// after [`Child::start`] (the program not found, a refused filter)
+    /// comes back from [`Child::wait`] as for `spawn`.
+    pub fn spawn_held(&mut self) -> Result<Child> {
+        let mut child = self.spawn_as(Stdio::Inherit, Stdio::Inherit, true)?;
+        child.wait_until_held()?;
+        Ok(child)
+    }
+
     /// Runs the program to its end, streams inherited unless configured.
     pub fn status(&mut self) -> Result<ExitStatus> {
         self.spawn()?.wait()
@@ -224,7 +265,12 @@ impl Command {
     }
 
     fn spawn_with(&mut self, default_in: Stdio, default_out: Stdio) -> Result<Child> {
-        let plan = Plan::new(&self.container, self)?;
+        self.spawn_as(default_in, default_out, false)
+    }
+
+    fn spawn_as(&mut self, default_in: Stdio, default_out: Stdio, held: bool) -> Result<Child> {
+        let mut plan = Plan::new(&self.container, self)?;
+        plan.held = held;
         plan.log();
         let (child_in, parent_in) = prepare(self.stdin.unwrap_or(default_in), Stream::Input)?;
         let (child_out, parent_out) = prepare(self.stdout.unwrap_or(default_out), Stream::Output)?;
@@ -238,6 +284,7 @@ impl Command {
         let spawned = runtime::spawn(&plan, stdio)?;
         Ok(Child::new(
             spawned,
+            held,
             plan.descriptions(&self.container),
             parent_in.map(io::PipeWriter::from),
             parent_out.map(io::PipeReader::from),

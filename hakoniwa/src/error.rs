@@ -339,6 +339,21 @@ pub enum Error {
     /// the profile and the entry.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::Error),
+    /// A sandbox spawned held ([`Command::spawn_held`](crate::Command::spawn_held))
+    /// could not be built: the step that failed inside it.
+    #[error(transparent)]
+    Setup(crate::SetupError),
+    /// A sandbox spawned held ended before its program was ready, without
+    /// a failed step to tell (it was killed from outside).
+    #[error("the sandbox ended before its program was held: {reason}")]
+    EndedBeforeHold {
+        /// How it ended, in a sentence.
+        reason: String,
+    },
+    /// [`Child::start`](crate::Child::start) of a sandbox whose program is
+    /// not held: spawned to run, or already started.
+    #[error("the sandbox's program is not held: it was spawned to run, or already started")]
+    NotHeld,
 }
 
 fn join(missing: &[MissingRight]) -> String {
@@ -360,6 +375,7 @@ impl Error {
             Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
             Error::Landlock { hint, .. } => Some(hint),
             Error::CgroupUnavailable { hint, .. } => Some(hint),
+            Error::Setup(error) => error.hint(),
             Error::PastaStart { source } if source.kind() == io::ErrorKind::NotFound => Some(
                 "networking with pasta needs the passt package: apt install passt (Debian, Ubuntu), \
                  dnf install passt (Fedora); pasta is looked up in PATH",

@@ -362,6 +362,13 @@ fn an_empty_container_runs_on_the_host() {
             .output()
             .unwrap();
         assert_eq!(output.stdout, b"from the caller\n");
+        let output = Container::empty()
+            .command("/bin/sh")
+            .arg0("named")
+            .args(["-c", "echo $0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.stdout, b"named\n");
     });
 }
 
@@ -659,4 +666,149 @@ fn a_failure_before_the_go_ahead_is_reported_as_the_step_that_failed() {
 
 fn libc_eperm() -> i32 {
     nix::errno::Errno::EPERM as i32
+}
+
+/// Whether process `pid` exists (a zombie counts: not yet reaped).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_held_sandbox_is_built_and_its_program_runs_only_at_start() {
+    both_ways(
+        "a_held_sandbox_is_built_and_its_program_runs_only_at_start",
+        || {
+            let mut container = container();
+            container
+                .unshare(Namespace::Uts)
+                .hostname("held")
+                .file("/marker", "built\n");
+            let mut child = container
+                .command("sh")
+                .args(["-c", "echo ran; exit 3"])
+                .stdout(Stdio::piped())
+                .spawn_held()
+                .unwrap();
+            let program = child.program_id().expect("a held program's pid");
+            // Held: a process of the sandbox (a child of its init) that is
+            // not yet the program (still a copy of this test binary).
+            let status = std::fs::read_to_string(format!("/proc/{program}/status")).unwrap();
+            assert!(
+                status.contains(&format!("PPid:\t{}\n", child.id())),
+                "{status}"
+            );
+            let comm = std::fs::read_to_string(format!("/proc/{program}/comm")).unwrap();
+            assert_ne!(comm, "sh\n");
+            // Its maps are written and its root is built: what a hook sees
+            // by entering it.
+            let uid_map = std::fs::read_to_string(format!("/proc/{program}/uid_map")).unwrap();
+            let own_uid = nix::unistd::getuid().as_raw().to_string();
+            assert_eq!(
+                uid_map.split_whitespace().collect::<Vec<_>>(),
+                [own_uid.as_str(), &own_uid, "1"]
+            );
+            let mut entering = Container::empty();
+            entering.enter(program);
+            let seen = entering
+                .command("sh")
+                .args(["-c", "hostname; cat /marker"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&seen.stdout),
+                "held\nbuilt\n",
+                "{seen:?}"
+            );
+            assert_eq!(child.try_wait().unwrap(), None);
+            child.start().unwrap();
+            // Once started it is no longer held.
+            assert!(matches!(child.start(), Err(hakoniwa::Error::NotHeld)));
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(output.stdout, b"ran\n");
+            assert_eq!(output.status.kind, ExitKind::Exited(3));
+            assert!(!exists(program));
+        },
+    );
+}
+
+#[test]
+fn a_held_sandbox_ends_when_killed_or_dropped() {
+    both_ways("a_held_sandbox_ends_when_killed_or_dropped", || {
+        let mut child = container().command("true").spawn_held().unwrap();
+        let (init, program) = (child.id(), child.program_id().unwrap());
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.kind, ExitKind::Signaled(9));
+        assert!(!exists(init) && !exists(program));
+
+        let child = container().command("true").spawn_held().unwrap();
+        let (init, program) = (child.id(), child.program_id().unwrap());
+        drop(child);
+        assert!(!exists(init) && !exists(program));
+
+        // Without a pid namespace the program is not taken along with init.
+        let mut container = Container::empty();
+        container
+            .unshare(Namespace::User)
+            .uidmap(nix::unistd::getuid().as_raw());
+        let child = container.command("true").spawn_held().unwrap();
+        let (init, program) = (child.id(), child.program_id().unwrap());
+        drop(child);
+        assert!(!exists(init));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while exists(program) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!exists(program));
+    });
+}
+
+#[test]
+fn held_failures_before_and_after_the_start() {
+    both_ways("held_failures_before_and_after_the_start", || {
+        // Before the hold: spawn_held fails, naming the step.
+        let mut container = container();
+        container.bindmount_ro("/etc", "/usr/hakoniwa-test-mount-point");
+        let error = container.command("true").spawn_held().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "failed to create mount point /usr/hakoniwa-test-mount-point: Read-only file system"
+        );
+        assert!(!std::path::Path::new("/usr/hakoniwa-test-mount-point").exists());
+        // After: as for spawn.
+        let mut child = self::container()
+            .command("no-such-program")
+            .spawn_held()
+            .unwrap();
+        child.start().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code, 127);
+        assert!(status.setup_error().unwrap().is_program_not_found());
+        // A spawned program is not held.
+        let mut running = self::container().command("true").spawn().unwrap();
+        assert_eq!(running.program_id(), None);
+        assert!(matches!(running.start(), Err(hakoniwa::Error::NotHeld)));
+        running.wait().unwrap();
+    });
+}
+
+#[test]
+fn the_wall_time_limit_ends_the_programs_group_without_a_pid_namespace() {
+    both_ways(
+        "the_wall_time_limit_ends_the_programs_group_without_a_pid_namespace",
+        || {
+            let began = std::time::Instant::now();
+            // The background sleep holds the output pipe: the run ends only
+            // when it is killed too.
+            let output = Container::empty()
+                .runctl(hakoniwa::Runctl::NewSession)
+                .command("/bin/sh")
+                .args(["-c", "sleep 30 & sleep 30"])
+                .wait_timeout(std::time::Duration::from_millis(300))
+                .output()
+                .unwrap();
+            assert_eq!(output.status.kind, ExitKind::TimedOut);
+            assert!(began.elapsed().as_secs() < 10, "{:?}", began.elapsed());
+        },
+    );
 }

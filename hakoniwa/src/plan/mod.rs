@@ -86,6 +86,9 @@ pub(crate) struct Plan {
     /// Whether init traces the program to read its peak memory at exit
     /// (`Runctl::GetProcPidStatus`).
     pub trace_exit: bool,
+    /// Whether the program waits, before seccomp and `execve`, for the
+    /// caller's go (`Command::spawn_held`).
+    pub held: bool,
     /// `setrlimit` calls for the program, in order.
     pub rlimits: Vec<(Resource, u64, u64)>,
     /// When init kills the sandbox, counted from the program's start.
@@ -268,6 +271,7 @@ impl Plan {
                 || container.runctls.contains(&Runctl::TerminalSession),
             terminal_session: container.runctls.contains(&Runctl::TerminalSession),
             trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
+            held: false,
             rlimits,
             wall_time: command.wait_timeout,
             landlock,
@@ -660,6 +664,7 @@ impl Descriptions {
                 .enter
                 .clone()
                 .unwrap_or_else(|| "join namespaces".to_string()),
+            Stage::WaitForStart => "wait, held, for the go to start".to_string(),
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {
@@ -701,7 +706,11 @@ impl ExecPlan {
             .map(|path| c_string("program", path))
             .collect::<Result<Vec<_>>>()?;
 
-        let args = std::iter::once(OsString::from(&command.program))
+        let arg0 = command
+            .arg0
+            .clone()
+            .unwrap_or_else(|| OsString::from(&command.program));
+        let args = std::iter::once(arg0)
             .chain(command.args.iter().cloned())
             .map(|arg| c_string("argument", arg.into_vec()))
             .collect::<Result<Vec<_>>>()?;

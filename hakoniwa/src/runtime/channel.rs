@@ -65,11 +65,13 @@ pub(crate) enum Stage {
     WaitForNetwork,
     /// Joining the namespaces of the process entered.
     Enter,
+    /// Waiting, held, for the caller's go ([`Message::Start`]).
+    WaitForStart,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 24] = [
+        const ALL: [Stage; 25] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -94,6 +96,7 @@ impl Stage {
             Stage::Session,
             Stage::WaitForNetwork,
             Stage::Enter,
+            Stage::WaitForStart,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }
@@ -107,6 +110,12 @@ pub(crate) enum Message {
     /// Parent → init: the network is connected (pasta is ready), the
     /// program may start.
     NetworkReady,
+    /// Program → parent: everything but seccomp and `execve` is done; the
+    /// program waits for [`Message::Start`]. The kernel attaches the
+    /// sender's pid, which the parent reads in its own pid namespace.
+    ProgramHeld,
+    /// Parent → held program: go on to seccomp and `execve`.
+    Start,
     /// Init or program → parent: `stage` failed with `errno`.
     SetupFailed {
         stage: Stage,
@@ -131,6 +140,8 @@ const TAG_ID_MAPS_WRITTEN: u32 = 1;
 const TAG_SETUP_FAILED: u32 = 2;
 const TAG_PROGRAM_EXITED: u32 = 3;
 const TAG_NETWORK_READY: u32 = 4;
+const TAG_PROGRAM_HELD: u32 = 5;
+const TAG_START: u32 = 6;
 
 impl Message {
     fn encode(self) -> [u8; SIZE] {
@@ -138,6 +149,8 @@ impl Message {
         let (tag, a, b, c) = match self {
             Message::IdMapsWritten => (TAG_ID_MAPS_WRITTEN, 0, 0, 0),
             Message::NetworkReady => (TAG_NETWORK_READY, 0, 0, 0),
+            Message::ProgramHeld => (TAG_PROGRAM_HELD, 0, 0, 0),
+            Message::Start => (TAG_START, 0, 0, 0),
             Message::SetupFailed {
                 stage,
                 index,
@@ -173,6 +186,8 @@ impl Message {
         match word(0) {
             TAG_ID_MAPS_WRITTEN => Some(Message::IdMapsWritten),
             TAG_NETWORK_READY => Some(Message::NetworkReady),
+            TAG_PROGRAM_HELD => Some(Message::ProgramHeld),
+            TAG_START => Some(Message::Start),
             TAG_SETUP_FAILED => Some(Message::SetupFailed {
                 stage: Stage::from_u32(word(4))?,
                 index: word(8),
@@ -227,6 +242,58 @@ impl ParentEnd {
     /// Tells init the network is connected.
     pub(crate) fn network_ready(&self) -> io::Result<()> {
         send(self.0.as_raw_fd(), Message::NetworkReady).map_err(io_error)
+    }
+
+    /// Lets the go-ahead through to a held program.
+    pub(crate) fn start(&self) -> io::Result<()> {
+        send(self.0.as_raw_fd(), Message::Start).map_err(io_error)
+    }
+
+    /// Asks the kernel to attach each sender's pid to what it sends (for
+    /// [`recv_with_sender`](Self::recv_with_sender)); before the sandbox
+    /// exists, so that no message goes without.
+    pub(crate) fn pass_credentials(&self) -> io::Result<()> {
+        socket::setsockopt(&self.0, socket::sockopt::PassCred, &true).map_err(io_error)
+    }
+
+    /// The next message, waiting for it, with the pid of the process that
+    /// sent it as this process's pid namespace numbers it (`None` when the
+    /// kernel attached none); `None` once the sandbox has closed its end.
+    pub(crate) fn recv_with_sender(&self) -> io::Result<Option<(Message, Option<i32>)>> {
+        let mut buf = [0; SIZE];
+        let mut space = nix::cmsg_space!(socket::UnixCredentials);
+        loop {
+            let mut iov = [io::IoSliceMut::new(&mut buf)];
+            let received = socket::recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::empty(),
+            );
+            let (bytes, sender) = match received {
+                Ok(msg) => {
+                    let sender = msg.cmsgs().map_err(io_error)?.find_map(|cmsg| match cmsg {
+                        socket::ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
+                        _ => None,
+                    });
+                    (msg.bytes, sender)
+                }
+                Err(Errno::EINTR | Errno::ECONNRESET) => continue,
+                Err(errno) => return Err(io_error(errno)),
+            };
+            return match bytes {
+                0 => Ok(None),
+                SIZE => Message::decode(&buf)
+                    .map(|message| Some((message, sender)))
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
+                    }),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "truncated message from sandbox",
+                )),
+            };
+        }
     }
 
     /// Whether the sandbox has reported a failed setup step, left unread
@@ -308,6 +375,14 @@ impl SandboxEnd {
     /// Waits for [`Message::NetworkReady`], in the same way.
     pub(crate) fn wait_for_network(&self) -> Result<(), Errno> {
         self.wait_for(Message::NetworkReady)
+    }
+
+    /// Tells the parent the program is held, then waits for
+    /// [`Message::Start`]: one blocking read, which ends with an error if
+    /// the parent closes its end instead.
+    pub(crate) fn hold(&self) -> Result<(), Errno> {
+        send(self.raw_fd(), Message::ProgramHeld)?;
+        self.wait_for(Message::Start)
     }
 
     fn wait_for(&self, expected: Message) -> Result<(), Errno> {
@@ -426,6 +501,20 @@ mod tests {
         );
         assert_eq!(parent.recv(true).unwrap(), None);
         drop(sandbox);
+        assert_eq!(parent.recv(false).unwrap(), None);
+    }
+
+    #[test]
+    fn a_held_program_names_itself_and_waits_for_the_go() {
+        let (parent, sandbox) = channel().unwrap();
+        parent.pass_credentials().unwrap();
+        let held = std::thread::spawn(move || sandbox.hold());
+        let (message, sender) = parent.recv_with_sender().unwrap().unwrap();
+        assert_eq!(message, Message::ProgramHeld);
+        // The thread's process: the pid the kernel attached.
+        assert_eq!(sender, Some(std::process::id() as i32));
+        parent.start().unwrap();
+        assert_eq!(held.join().unwrap(), Ok(()));
         assert_eq!(parent.recv(false).unwrap(), None);
     }
 

@@ -137,8 +137,10 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     let started = now();
     // The program shares init's memory until it executes (vfork): nothing
     // is copied. Not when init traces it: the program stops for its tracer
-    // before exec, and a vforked child would wait on a suspended init.
-    let program = if plan.trace_exit {
+    // before exec, and a vforked child would wait on a suspended init. Nor
+    // when it is held, for the same reason, and because it makes itself
+    // dumpable then, which must not make init so.
+    let program = if plan.trace_exit || plan.held {
         match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
             Forked::Child => program::run(plan, channel, umask),
             Forked::Parent(pid) => pid,
@@ -162,6 +164,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
         started,
         timed_out: false,
         pid_namespace: plan.pid_namespace,
+        leads_group: plan.new_session,
         channel,
         traced: false,
         proc_status: None,
@@ -184,6 +187,9 @@ struct Supervised<'a> {
     started: Duration,
     timed_out: bool,
     pid_namespace: bool,
+    /// Whether the program leads a process group of its own (it started a
+    /// new session).
+    leads_group: bool,
     channel: &'a SandboxEnd,
     /// Whether the program is traced (`Plan::trace_exit`) and has stopped
     /// once for init to set the tracing options.
@@ -302,10 +308,14 @@ impl Supervised<'_> {
     }
 
     /// Kills everything in the sandbox (in a pid namespace, `kill(-1)`
-    /// from init reaches only its processes; without one, the program).
+    /// from init reaches only its processes; without one, the program —
+    /// with its process group when it leads one, which takes the children
+    /// that stayed in it along).
     fn end_all(&self) {
         if self.pid_namespace {
             let _ = signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+        } else if self.leads_group {
+            let _ = signal::killpg(self.pid, Signal::SIGKILL);
         } else {
             let _ = signal::kill(self.pid, Signal::SIGKILL);
         }

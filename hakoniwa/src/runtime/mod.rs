@@ -118,6 +118,9 @@ pub(crate) fn spawn(plan: &Plan, stdio: ChildStdio) -> Result<Spawned> {
         .map(SandboxCgroup::create)
         .transpose()?;
     let (parent_end, sandbox_end) = channel::channel().map_err(Error::Channel)?;
+    if plan.held {
+        parent_end.pass_credentials().map_err(Error::Channel)?;
+    }
     // The sandbox's end must not sit on 0, 1 or 2, where the streams go.
     let sandbox_end = above_stdio(sandbox_end)?;
     let pid = match sys::clone_process(plan.clone_flags) {

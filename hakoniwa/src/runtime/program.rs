@@ -8,7 +8,10 @@
 //! sets; no_new_privs; landlock, which needs no_new_privs; seccomp last of
 //! all. With `Runctl::AllowNewPrivs`, landlock and seccomp go before the
 //! user switch instead, while CAP_SYS_ADMIN still stands in for
-//! no_new_privs. System calls only.
+//! no_new_privs. A held program (`Command::spawn_held`) waits for the
+//! caller's go between landlock and seccomp, wherever those fall: every
+//! step that can fail inside the sandbox but the filter is done, and the
+//! filter, still last, never has to allow the wait. System calls only.
 
 use nix::errno::Errno;
 use nix::sys::prctl;
@@ -34,7 +37,7 @@ const SETUP_FAILED: i32 = 125;
 
 /// Prepares and executes the program; never returns.
 pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> ! {
-    let (stage, index, errno) = match prepare(plan, umask) {
+    let (stage, index, errno) = match prepare(plan, channel, umask) {
         Ok(()) => exec(plan),
         Err(failure) => failure,
     };
@@ -47,7 +50,7 @@ pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> ! {
     sys::exit_now(code)
 }
 
-fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
+fn prepare(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     let at = |stage| move |errno| (stage, 0, errno);
     sys::reset_signal_dispositions();
     signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -78,7 +81,7 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     if !plan.no_new_privs {
         // Without no_new_privs, landlock and seccomp need CAP_SYS_ADMIN,
         // which the program still holds here and not after the steps below.
-        restrict(plan)?;
+        restrict(plan, channel)?;
     }
     if let Some(ids) = &plan.switch {
         idmap::switch(ids).map_err(at_user)?;
@@ -90,19 +93,23 @@ fn prepare(plan: &Plan, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
         // A setuid or file-capability binary cannot give back what was
         // dropped.
         prctl::set_no_new_privs().map_err(at(Stage::NoNewPrivs))?;
-        restrict(plan)?;
+        restrict(plan, channel)?;
     }
     Ok(())
 }
 
 /// Landlock, then seccomp: landlock needs the finished root (its paths are
 /// the sandbox's); seccomp comes last because the steps before make
-/// syscalls a filter may refuse. If either cannot be applied the program
-/// does not run: the failure is reported instead.
-fn restrict(plan: &Plan) -> Result<(), (Stage, usize, Errno)> {
+/// syscalls a filter may refuse — the hold's own among them. If either
+/// cannot be applied the program does not run: the failure is reported
+/// instead.
+fn restrict(plan: &Plan, channel: &SandboxEnd) -> Result<(), (Stage, usize, Errno)> {
     if let Some(landlock) = &plan.landlock {
         landlock::apply::apply(landlock)
             .map_err(|(index, errno)| (Stage::Landlock, index, errno))?;
+    }
+    if plan.held {
+        hold(channel).map_err(|errno| (Stage::WaitForStart, 0, errno))?;
     }
     if let Some(seccomp) = &plan.seccomp {
         let program = &seccomp.program;
@@ -110,6 +117,18 @@ fn restrict(plan: &Plan) -> Result<(), (Stage, usize, Errno)> {
             .map_err(|errno| (Stage::Seccomp, 0, errno))?;
     }
     Ok(())
+}
+
+/// Waits for the caller's go. Meanwhile the program is dumpable, so that
+/// the caller (rootless too: its user namespace is not this process's
+/// memory's) may open its namespaces through `/proc` to run something in
+/// them; a user switch had made it undumpable. Nothing of the sandbox
+/// runs during the hold but init, which cannot reach it; undumpable again
+/// after, as an unheld program is until its `execve`.
+fn hold(channel: &SandboxEnd) -> Result<(), Errno> {
+    prctl::set_dumpable(true)?;
+    channel.hold()?;
+    prctl::set_dumpable(false)
 }
 
 /// Tries each candidate path as `execvp` does: a missing file moves on to
