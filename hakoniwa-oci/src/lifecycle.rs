@@ -27,6 +27,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::Mode;
+use nix::unistd::Pid;
 
 use crate::console;
 use crate::error::{one_line, Error, Result, EXIT_FAILURE};
@@ -76,9 +77,18 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     if console::needs_terminal(&spec) {
         return Err(console::no_console_socket(&bundle));
     }
+    // Blocked before the sandbox exists, so that none is lost: from here
+    // they go to the sandbox (see `forward_signals`).
+    let forwarded = forwarded_signals();
+    forwarded.thread_block().map_err(|e| Error::Process {
+        what: "block the signals forwarded to",
+        id: id.to_string(),
+        source: e.into(),
+    })?;
     dir.create()?;
     let ran = build(&dir, &bundle, &spec, &mut program, std::process::id()).and_then(
         |(mut child, mut state)| {
+            forward_signals(forwarded, child.id());
             let ran = launch(&dir, &spec, &mut child, &mut state)
                 .and_then(|()| finish(&dir, &mut child, &mut state));
             // Ended however it ended (a failed launch ends it with the
@@ -103,6 +113,33 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// The signals that would end `run` and the user signals: `run` passes
+/// them to the sandbox instead, so that it ends as the program does and
+/// deletes the container.
+fn forwarded_signals() -> SigSet {
+    [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Sends each of `signals` (blocked in every thread) that reaches `run`
+/// to the sandbox's init, which passes it to the program, for as long as
+/// `run` lives.
+fn forward_signals(signals: SigSet, init: u32) {
+    thread::spawn(move || {
+        while let Ok(signal) = signals.wait() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(init as i32), signal);
+        }
+    });
 }
 
 /// `create --bundle DIR [--pid-file F] ID`.

@@ -101,7 +101,10 @@ pub fn lower_exec(
     cgroup: Option<CgroupDirs>,
 ) -> Result<Program, SpecError> {
     let mut container = Container::empty();
-    container.enter(pid);
+    // A session (and so a process group) of its own: init, outside the
+    // container's pid namespace, can then end the program with what it
+    // started in its group when the `exec` holding it ends.
+    container.enter(pid).runctl(Runctl::NewSession);
     if let Some(dirs) = cgroup {
         container.join_cgroup(dirs);
     }

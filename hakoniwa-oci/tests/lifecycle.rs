@@ -8,6 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use common::{callers, Bundle};
 use serde_json::json;
@@ -755,5 +757,114 @@ fn a_created_container_is_built_refuses_exec_and_ends_with_a_signal() {
         let started = bundle.oci(&["start", "box"]);
         assert_eq!(started.code, Some(1), "{started:?}");
         assert_eq!(bundle.oci(&["delete", "box"]).code, Some(0));
+    }
+}
+
+/// The host pids of processes whose command line is `line`.
+fn processes_running(line: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .split(|b| *b == 0)
+                    .eq(line.split(' ').map(str::as_bytes).chain([&b""[..]]))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn an_execd_program_and_its_group_end_with_the_exec_that_holds_it() {
+    for (n, caller) in callers().into_iter().enumerate() {
+        let bundle = Bundle::new("exec-holder", caller, &["sleep", "60"]);
+        assert_eq!(
+            bundle.oci(&["create", "--bundle", "{bundle}", "box"]).code,
+            Some(0)
+        );
+        assert_eq!(bundle.oci(&["start", "box"]).code, Some(0));
+        // Numbers no other run uses: the programs are found by them.
+        let unique = format!("{}{n}", std::process::id());
+        let (background, foreground) = (format!("sleep 1{unique}1"), format!("sleep 1{unique}2"));
+        let pid_file = bundle.dir.join("state").join("exec.pid");
+        let execed = bundle.oci(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            pid_file.to_str().expect("UTF-8"),
+            "box",
+            "sh",
+            "-c",
+            &format!("{background} & exec {foreground}"),
+        ]);
+        assert_eq!(execed.code, Some(0), "{caller:?}: {execed:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while processes_running(&background).is_empty() || processes_running(&foreground).is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: the exec'd programs never ran"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let holder: i32 = fs::read_to_string(&pid_file)
+            .expect("the pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(holder),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill the exec holder");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !(processes_running(&background).is_empty()
+            && processes_running(&foreground).is_empty())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: the exec'd programs outlived their holder"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        // The container itself goes on.
+        assert_eq!(bundle.state("box")["status"], "running");
+        assert_eq!(bundle.oci(&["delete", "--force", "box"]).code, Some(0));
+    }
+}
+
+#[test]
+fn run_passes_a_terminating_signal_to_the_program_and_deletes_the_container() {
+    for caller in callers() {
+        let script = "trap 'echo got TERM; exit 9' TERM; echo ready > /tmp/ready; sleep 60 & wait";
+        let bundle = Bundle::new("run-signal", caller, &["sh", "-c", script]);
+        let mut run = bundle
+            .oci_command(&["run", "--bundle", "{bundle}", "box"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn run");
+        // Once the program runs (its state says so), TERM goes to `run`.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while bundle.oci(&["exec", "box", "cat", "/tmp/ready"]).stdout != "ready\n" {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: the program never ran"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(run.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("signal run");
+        let output = run.wait_with_output().expect("wait for run");
+        assert_eq!(output.status.code(), Some(9), "{caller:?}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "got TERM\n");
+        let state = bundle.oci(&["state", "box"]);
+        assert!(
+            state.stderr.contains("container box does not exist"),
+            "{caller:?}: {state:?}"
+        );
     }
 }

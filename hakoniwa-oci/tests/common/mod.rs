@@ -173,6 +173,18 @@ impl Bundle {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
         let stdout_path = self.dir.join(format!("stdout.{run}"));
         let stderr_path = self.dir.join(format!("stderr.{run}"));
+        let mut command = self.oci_command(args);
+        let status = bounded::run_within(&mut command, DEADLINE, &stdout_path, &stderr_path);
+        Outcome {
+            code: status.code(),
+            stdout: fs::read_to_string(&stdout_path).expect("read stdout"),
+            stderr: fs::read_to_string(&stderr_path).expect("read stderr"),
+        }
+    }
+
+    /// The command `oci` runs, to run otherwise (in the background, say);
+    /// standard input is `/dev/null`.
+    pub fn oci_command(&self, args: &[&str]) -> Command {
         let mut command = match self.caller {
             Caller::Runner => Command::new(binary()),
             Caller::Nobody => {
@@ -188,12 +200,7 @@ impl Bundle {
         let bundle = self.dir.to_str().expect("a UTF-8 temp dir");
         command.args(args.iter().map(|a| a.replace("{bundle}", bundle)));
         command.stdin(Stdio::null());
-        let status = bounded::run_within(&mut command, DEADLINE, &stdout_path, &stderr_path);
-        Outcome {
-            code: status.code(),
-            stdout: fs::read_to_string(&stdout_path).expect("read stdout"),
-            stderr: fs::read_to_string(&stderr_path).expect("read stderr"),
-        }
+        command
     }
 
     /// `state ID`, parsed.
