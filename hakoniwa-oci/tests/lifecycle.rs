@@ -839,7 +839,7 @@ fn run_passes_a_terminating_signal_to_the_program_and_deletes_the_container() {
     for caller in callers() {
         let script = "trap 'echo got TERM; exit 9' TERM; echo ready > /tmp/ready; sleep 60 & wait";
         let bundle = Bundle::new("run-signal", caller, &["sh", "-c", script]);
-        let mut run = bundle
+        let run = bundle
             .oci_command(&["run", "--bundle", "{bundle}", "box"])
             .stdout(std::process::Stdio::piped())
             .spawn()
