@@ -16,7 +16,9 @@ pub fn features() -> Value {
         "mountOptions": ["bind", "rbind", "ro", "size", "mode", "nr_inodes"],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+            // Limits, pause, update and cgroupsPath on either version;
+            // systemd's form of cgroupsPath is made without systemd.
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {"enabled": true},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

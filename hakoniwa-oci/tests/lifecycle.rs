@@ -327,6 +327,7 @@ fn features_lists_what_the_runtime_supports() {
     let features: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("JSON");
     assert_eq!(features["ociVersionMax"], "1.2.0");
     assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    assert_eq!(features["linux"]["cgroup"]["v1"], true);
     assert!(
         features["linux"]["namespaces"]
             .as_array()
