@@ -23,6 +23,7 @@ sandbox_tests![
     dry_run_prints_the_plan_of_flags_without_running,
     dry_run_prints_the_plan_of_a_profile_with_flags_after_it,
     profile_errors_name_the_file_and_the_place,
+    a_profile_can_come_from_a_pipe,
     completions_and_man_pages_are_generated,
 ];
 
@@ -366,6 +367,26 @@ fn profile_errors_name_the_file_and_the_place(caller: &Caller) {
             "{name}: expected {expected:?} after the file\n{first}"
         );
     }
+}
+
+/// `-c <(cmd)` or `-c /dev/stdin`: a pipe has no path to resolve; it is
+/// read as given, and what it includes is found from the current directory.
+fn a_profile_can_come_from_a_pipe(caller: &Caller) {
+    // The invocation's current directory.
+    fs::write(
+        caller.path("cwd").join("host.toml"),
+        "hostname = \"piped\"\n",
+    )
+    .unwrap();
+    let bind = caller.probe_bind();
+    // The pipe is the caller's own, as a shell's `<(cmd)` or `cmd |` is.
+    let feed = r#"printf '%s\n' 'rootfs = "/"' '"@include" = ["host.toml"]' | "$@""#;
+    let facts = caller
+        .hakoniwa(&["run", "-c", "/dev/stdin", "-b", &bind, "--", PROBE, "facts"])
+        .through(&["sh".as_ref(), "-c".as_ref(), feed.as_ref(), "sh".as_ref()])
+        .output()
+        .json();
+    assert_eq!(facts["hostname"], "piped");
 }
 
 fn completions_and_man_pages_are_generated(caller: &Caller) {

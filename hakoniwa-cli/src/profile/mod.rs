@@ -16,6 +16,7 @@ mod validate;
 use std::fmt;
 use std::fs;
 use std::ops::Range;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use hakoniwa::landlock::Resource;
@@ -88,18 +89,31 @@ impl From<ProfileError> for CliError {
 
 /// Loads the profile at `path` with everything it includes.
 pub(crate) fn load(path: &Path) -> Result<Options, ProfileError> {
-    let file = fs::canonicalize(path)
-        .map_err(|err| ProfileError::new(path, format!("failed to read the profile: {err}")))?;
-    let renderer = Renderer::new(file.parent().unwrap_or(Path::new("/")));
-    let layer = load_file(&renderer, &file, &mut Vec::new())?;
+    let failed = |err| ProfileError::new(path, format!("failed to read the profile: {err}"));
+    let (file, dir) = match fs::canonicalize(path) {
+        Ok(file) => {
+            let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+            (file, dir)
+        }
+        // A pipe has no path to resolve (`-c <(cmd)`, `/dev/fd/N`): it is
+        // read as given, and what it includes is found from the current
+        // directory.
+        Err(_) if fs::metadata(path).is_ok_and(|meta| meta.file_type().is_fifo()) => {
+            (path.to_path_buf(), std::env::current_dir().map_err(failed)?)
+        }
+        Err(err) => return Err(failed(err)),
+    };
+    let renderer = Renderer::new(&dir);
+    let layer = load_file(&renderer, &file, &dir, &mut Vec::new())?;
     Ok(options(layer))
 }
 
-/// One file and, before it, what it includes. `including` is the chain of
-/// files that led here, to refuse a cycle.
+/// One file and, before it, what it includes (relative to `dir`).
+/// `including` is the chain of files that led here, to refuse a cycle.
 fn load_file(
     renderer: &Renderer,
     file: &Path,
+    dir: &Path,
     including: &mut Vec<PathBuf>,
 ) -> Result<Layer, ProfileError> {
     let raw = crate::read::text(file)
@@ -122,7 +136,6 @@ fn load_file(
     let own = validate::validate(parsed)
         .map_err(|err| ProfileError::new(file, err.message).key(err.key))?;
 
-    let dir = file.parent().unwrap_or(Path::new("/"));
     let mut merged = Layer::default();
     including.push(file.to_path_buf());
     for (i, include) in includes.iter().enumerate() {
@@ -137,7 +150,8 @@ fn load_file(
                 ProfileError::new(file, format!("{} includes itself", path.display())).key(key),
             );
         }
-        merged.merge(load_file(renderer, &path, including)?);
+        let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        merged.merge(load_file(renderer, &path, &parent, including)?);
     }
     including.pop();
     merged.merge(own);
