@@ -12,6 +12,7 @@
 # usage: scripts/bench-network.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 runs=${1:-100}
 
@@ -33,7 +34,6 @@ results = json.load(open(sys.argv[1]))["results"]
 print(" ".join(str(round(r["median"] * 1e6)) for r in results))' "$json")
   read -r pasta_us none_us <<<"$medians"
 else
-  median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
   samples=$(mktemp -d)
   trap 'rm -rf "$samples"' EXIT
   for _ in $(seq "$runs"); do

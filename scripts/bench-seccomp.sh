@@ -17,6 +17,7 @@
 # usage: scripts/bench-seccomp.sh [RUNS] [CALLS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 runs=${1:-200}
 calls=${2:-5000000}
@@ -29,7 +30,6 @@ allow_all=$(mktemp --suffix=.json)
 trap 'rm -f "$allow_all"' EXIT
 echo '{"defaultAction": "SCMP_ACT_ALLOW"}' >"$allow_all"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "== startup: run -- /bin/true, $runs runs each, interleaved"
