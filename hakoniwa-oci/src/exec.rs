@@ -17,8 +17,6 @@ use std::process::Command as HostCommand;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::stat::Mode;
-
 use crate::console;
 use crate::console::give_terminal;
 use crate::error::{Error, Result, SpecError};
@@ -132,9 +130,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
         start_detached(&dir, globals, request, terminal)?;
         return Ok(0);
     }
-    if let Some(umask) = lowered.umask {
-        nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    }
+    lowered.inherit_from_runtime()?;
     let status = lowered.command.status().map_err(sandbox)?;
     Ok(report(request.id, &status))
 }

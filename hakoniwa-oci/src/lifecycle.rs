@@ -26,7 +26,6 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::console;
@@ -443,9 +442,7 @@ fn build(
     holder: u32,
 ) -> Result<(Child, State)> {
     let mut state = new_state(dir, bundle, spec, holder);
-    if let Some(umask) = program.umask {
-        nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-    }
+    program.inherit_from_runtime()?;
     let child = program
         .command
         .spawn_held()

@@ -2,28 +2,48 @@
 //! used by `run` and by `create`. Anything the specification requires that
 //! hakoniwa cannot give is an error naming the field, never a silent skip.
 
+use std::fs;
 use std::path::Path;
 
 use hakoniwa::seccomp::Filter;
-use hakoniwa::CgroupDirs;
 use hakoniwa::{
-    Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,
+    CgroupDirs, Command, Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED,
+    PROC_READ_ONLY,
+};
+use nix::sys::stat::{self, Mode};
+use oci_spec::runtime::{
+    LinuxIdMapping, LinuxNamespaceType, LinuxPersonalityDomain, LinuxSeccomp, PosixRlimit,
+    PosixRlimitType,
 };
 
 use crate::cgroups;
 use crate::devices;
-use crate::error::SpecError;
+use crate::error::{Error, SpecError};
 use crate::hooks;
 use crate::spec::{items, Linux, Mount, Process, Spec};
-use oci_spec::runtime::{
-    LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, PosixRlimitType,
-};
 
-/// What runs: the command, in its container, and the umask to spawn it
-/// with (the library gives the program the caller's umask).
+/// What runs: the command, in its container, and what the runtime sets on
+/// itself before it spawns it, since the library gives the program the
+/// caller's own: the umask and the OOM score adjustment.
 pub struct Program {
     pub command: Command,
     pub umask: Option<u32>,
+    pub oom_score_adj: Option<i32>,
+}
+
+impl Program {
+    /// Sets on this process what the program inherits from it.
+    pub fn inherit_from_runtime(&self) -> Result<(), Error> {
+        if let Some(umask) = self.umask {
+            stat::umask(Mode::from_bits_truncate(umask));
+        }
+        if let Some(adjustment) = self.oom_score_adj {
+            // Lowering it needs CAP_SYS_RESOURCE: refused, not skipped.
+            let path = Path::new("/proc/self/oom_score_adj");
+            fs::write(path, adjustment.to_string()).map_err(|e| Error::file("write", path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Maps a container's configuration, whose relative paths are relative to
@@ -65,11 +85,17 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
     {
         container.hostname(hostname);
     }
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // Refused by the library without a uts namespace of the
+        // container's own.
+        container.sysctl("kernel.domainname", domainname);
+    }
     mounts(&mut container, items(spec.mounts()), bundle)?;
     if let Some(console) = console.filter(|_| terminal(process)) {
         container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
     }
     if let Some(linux) = linux {
+        unsupported_linux(linux)?;
         masked_paths(&mut container, linux);
         // The library refuses a parameter of no namespace of the
         // container's. Sorted: the order of the file is lost in the model.
@@ -122,6 +148,7 @@ fn process_command(
     let (program, args) = items(process.args())
         .split_first()
         .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
+    unsupported_process(process)?;
     identity(&mut container, process);
     rlimits(&mut container, items(process.rlimits()))?;
     // The terminal itself comes from the console socket (console.rs): it
@@ -154,7 +181,58 @@ fn process_command(
     Ok(Program {
         command,
         umask: process.user().umask(),
+        oom_score_adj: process.oom_score_adj(),
     })
+}
+
+/// What `process` may ask for that this runtime cannot give: a security
+/// label (no AppArmor or SELinux support), refused rather than dropped.
+fn unsupported_process(process: &Process) -> Result<(), SpecError> {
+    let labels = [
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile(),
+            "AppArmor",
+        ),
+        ("process.selinuxLabel", process.selinux_label(), "SELinux"),
+    ];
+    for (field, value, module) in labels {
+        if value.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Err(SpecError::field(
+                field,
+                format!(
+                    "hakoniwa-oci does not apply {module} labels; run the container without one \
+                     (podman: --security-opt label=disable or apparmor=unconfined)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `linux` may ask for that this runtime cannot give, refused: a
+/// root whose mount events propagate (the sandbox's mounts are private),
+/// and a personality other than plain Linux.
+fn unsupported_linux(linux: &Linux) -> Result<(), SpecError> {
+    if let Some(propagation) = linux.rootfs_propagation().as_deref() {
+        if !matches!(propagation, "" | "private" | "rprivate") {
+            return Err(SpecError::field(
+                "linux.rootfsPropagation",
+                format!("{propagation:?}: the container's mounts are always private"),
+            ));
+        }
+    }
+    if let Some(personality) = linux.personality() {
+        if personality.domain() != LinuxPersonalityDomain::PerLinux
+            || !items(personality.flags()).is_empty()
+        {
+            return Err(SpecError::field(
+                "linux.personality",
+                "only the LINUX domain, with no flags, is supported",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `linux.namespaces`: a new instance of each one listed, or, with a
@@ -502,6 +580,32 @@ mod tests {
             r#", "linux": {"namespaces": [{"type": "network"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}"#,
         );
         assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
+    }
+
+    #[test]
+    fn what_cannot_be_given_is_refused_naming_the_field() {
+        let labelled = |label: &str| {
+            let text = format!(
+                r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs"}},
+                    "process": {{"user": {{"uid": 0, "gid": 0}}, "cwd": "/", "args": ["true"], {label}}}}}"#
+            );
+            let spec = crate::spec::parse(&text).expect("a valid spec");
+            match lower(&spec, Path::new("/bundle"), None) {
+                Ok(_) => panic!("{label} was accepted"),
+                Err(error) => error.to_string(),
+            }
+        };
+        let error = labelled(r#""apparmorProfile": "containers-default""#);
+        assert!(error.starts_with("process.apparmorProfile: "), "{error}");
+        let error = labelled(r#""selinuxLabel": "system_u:system_r:container_t:s0""#);
+        assert!(error.starts_with("process.selinuxLabel: "), "{error}");
+        let error = lower_error(r#", "linux": {"rootfsPropagation": "rshared"}"#);
+        assert!(error.starts_with("linux.rootfsPropagation: "), "{error}");
+        let error = lower_error(r#", "linux": {"personality": {"domain": "LINUX32"}}"#);
+        assert!(error.starts_with("linux.personality: "), "{error}");
+        let accepted =
+            r#", "linux": {"rootfsPropagation": "rprivate", "personality": {"domain": "LINUX"}}"#;
+        lower(&spec(accepted), Path::new("/bundle"), None).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

@@ -869,3 +869,23 @@ fn run_passes_a_terminating_signal_to_the_program_and_deletes_the_container() {
         );
     }
 }
+
+#[test]
+fn domainname_and_oom_score_adj_reach_the_program() {
+    for caller in callers() {
+        let probe = [
+            "sh",
+            "-c",
+            "cat /proc/sys/kernel/domainname /proc/self/oom_score_adj",
+        ];
+        let bundle = Bundle::new("domain", caller, &probe);
+        let mut config = bundle.config(&probe);
+        config["domainname"] = json!("example.test");
+        // Raising it needs no privilege.
+        config["process"]["oomScoreAdj"] = json!(321);
+        bundle.write_config(&config);
+        let outcome = bundle.oci(&["run", "--bundle", "{bundle}", "box"]);
+        assert_eq!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+        assert_eq!(outcome.stdout, "example.test\n321\n", "{caller:?}");
+    }
+}

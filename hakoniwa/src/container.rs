@@ -574,8 +574,11 @@ impl Container {
     /// program starts (and before `/proc/sys` turns read-only). Only
     /// parameters of the sandbox's own namespaces can be set: `net.*` with
     /// a new network namespace, `kernel.shm*`, `kernel.msg*`,
-    /// `kernel.sem` and `fs.mqueue.*` with a new ipc namespace, never the
-    /// host's. It needs a `/proc` ([`procfsmount`](Self::procfsmount)).
+    /// `kernel.sem` and `fs.mqueue.*` with a new ipc namespace, and
+    /// `kernel.domainname` with a new uts namespace (set with
+    /// setdomainname(2): a user namespace may not write its `/proc/sys`
+    /// file) — never the host's. The others need a `/proc`
+    /// ([`procfsmount`](Self::procfsmount)).
     pub fn sysctl(&mut self, key: &str, value: &str) -> &mut Self {
         self.sysctls.push((key.to_string(), value.to_string()));
         self

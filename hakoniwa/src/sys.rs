@@ -581,6 +581,15 @@ pub(crate) fn set_controlling_terminal(fd: RawFd) -> Result<(), Errno> {
     Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
 }
 
+/// Sets the NIS domain name of the current uts namespace
+/// (`setdomainname(2)`).
+pub(crate) fn set_domainname(name: &CStr) -> Result<(), Errno> {
+    let bytes = name.to_bytes();
+    // SAFETY: the pointer and length describe `name`'s bytes, which the
+    // kernel only reads.
+    Errno::result(unsafe { libc::setdomainname(bytes.as_ptr().cast(), bytes.len()) }).map(drop)
+}
+
 /// Sets `IFF_UP` on the loopback device `lo` of the current network
 /// namespace (`SIOCSIFFLAGS`, as `ip link set lo up` does).
 pub(crate) fn bring_loopback_up() -> Result<(), Errno> {

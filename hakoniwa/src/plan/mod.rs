@@ -66,6 +66,10 @@ pub(crate) struct Plan {
     /// Whether init runs as pid 1 of its own pid namespace.
     pub pid_namespace: bool,
     pub hostname: Option<CString>,
+    /// The NIS domain name (`kernel.domainname`, a parameter of the uts
+    /// namespace): set with setdomainname(2), since inside a user
+    /// namespace its `/proc/sys` file cannot be written.
+    pub domainname: Option<CString>,
     /// Whether init brings up `lo`: the network namespace is new.
     pub loopback: bool,
     /// pasta's command line, when the parent connects the network
@@ -144,6 +148,15 @@ impl Plan {
         for (key, _) in &container.sysctls {
             check_sysctl(key, container)?;
         }
+        let (domainname, through_proc): (Vec<_>, Vec<_>) = container
+            .sysctls
+            .iter()
+            .cloned()
+            .partition(|(key, _)| key == DOMAINNAME);
+        let domainname = match domainname.last() {
+            Some((_, name)) => Some(c_string("domain name", name.as_bytes().to_vec())?),
+            None => None,
+        };
 
         let rootdir = container.rootdir.as_deref().map(|path| mounts::RootDir {
             path,
@@ -158,7 +171,7 @@ impl Plan {
             false => Vec::new(),
         };
         let (mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
-            let plan = mounts::plan(&container.mounts, rootdir, &container.sysctls)?;
+            let plan = mounts::plan(&container.mounts, rootdir, &through_proc)?;
             (Some(plan.steps), plan.root_step, plan.root_read_only)
         } else if container.mounts.is_empty() && rootdir.is_none() {
             (None, 0, false)
@@ -263,6 +276,7 @@ impl Plan {
             loopback: has(Namespace::Network),
             pasta,
             hostname,
+            domainname,
             exec: ExecPlan::new(command)?,
             capabilities,
             switch,
@@ -332,6 +346,12 @@ impl Plan {
         }
         if let Some(hostname) = &self.hostname {
             lines.push((Info, format!("hostname: {}", hostname.to_string_lossy())));
+        }
+        if let Some(domainname) = &self.domainname {
+            lines.push((
+                Info,
+                format!("domain name: {}", domainname.to_string_lossy()),
+            ));
         }
         if let Some(switch) = &self.switch {
             lines.push((
@@ -454,6 +474,9 @@ fn join_plan(container: &Container) -> Result<EnterPlan> {
     }
     EnterPlan::paths(&container.joins)
 }
+
+/// The uts namespace's NIS domain name, set by a system call.
+const DOMAINNAME: &str = "kernel.domainname";
 
 /// Kernel parameters that belong to a namespace, and that namespace.
 const NAMESPACED_SYSCTLS: [(&str, Namespace); 6] = [
@@ -636,6 +659,7 @@ impl Descriptions {
             Stage::EnterRoot => "enter the new root".to_string(),
             Stage::RootReadOnly => "make the root read-only".to_string(),
             Stage::Hostname => "set the hostname".to_string(),
+            Stage::Domainname => "set the domain name".to_string(),
             Stage::Loopback => "bring up the loopback device lo".to_string(),
             Stage::Signals => "set up signal handling".to_string(),
             Stage::ForkProgram => "fork the program".to_string(),

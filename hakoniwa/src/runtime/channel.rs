@@ -35,6 +35,8 @@ pub(crate) enum Stage {
     RootReadOnly,
     /// Setting the hostname.
     Hostname,
+    /// Setting the NIS domain name.
+    Domainname,
     /// Bringing up the loopback device of a new network namespace.
     Loopback,
     /// Blocking the signals init waits for.
@@ -71,7 +73,7 @@ pub(crate) enum Stage {
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 25] = [
+        const ALL: [Stage; 26] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -81,6 +83,7 @@ impl Stage {
             Stage::EnterRoot,
             Stage::RootReadOnly,
             Stage::Hostname,
+            Stage::Domainname,
             Stage::Loopback,
             Stage::Signals,
             Stage::ForkProgram,

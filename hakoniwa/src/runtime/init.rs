@@ -105,6 +105,9 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     if let Some(hostname) = &plan.hostname {
         unistd::sethostname(OsStr::from_bytes(hostname.to_bytes())).map_err(at(Stage::Hostname))?;
     }
+    if let Some(domainname) = &plan.domainname {
+        sys::set_domainname(domainname).map_err(at(Stage::Domainname))?;
+    }
     // A new network namespace starts with its loopback device down: even
     // 127.0.0.1 would be unreachable.
     if plan.loopback {
