@@ -27,10 +27,8 @@ pub struct Program {
 }
 
 /// Maps a container's configuration, whose relative paths are relative to
-/// `bundle`, onto a sandbox. `console` is the terminal made for it, when
-/// `process.terminal` asked for one: bound at `/dev/console`, as the
-/// specification requires.
-pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Program, SpecError> {
+/// `bundle`, onto a sandbox.
+pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     let process = spec
         .process()
         .as_ref()
@@ -66,9 +64,6 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         container.hostname(hostname);
     }
     mounts(&mut container, items(spec.mounts()), bundle)?;
-    if let Some(console) = console.filter(|_| terminal(process)) {
-        container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
-    }
     if let Some(linux) = linux {
         masked_paths(&mut container, linux);
         // The library refuses a parameter of no namespace of the
@@ -121,11 +116,6 @@ fn process_command(
         .ok_or_else(|| SpecError::field("process.args", "empty: nothing to run"))?;
     identity(&mut container, process);
     rlimits(&mut container, items(process.rlimits()))?;
-    // The terminal itself comes from the console socket (console.rs): it
-    // is the standard streams the program inherits.
-    if terminal(process) {
-        container.runctl(Runctl::TerminalSession);
-    }
     if !process.no_new_privileges().unwrap_or(false) {
         container.runctl(Runctl::AllowNewPrivs);
     }
@@ -148,6 +138,12 @@ fn process_command(
         return Err(SpecError::field("process.cwd", "not an absolute path"));
     }
     command.current_dir(process.cwd());
+    // From the container's own devpts, bound at its `/dev/console` as the
+    // specification asks; its master goes to the console socket
+    // (console.rs).
+    if terminal(process) {
+        command.terminal();
+    }
     Ok(Program {
         command,
         umask: process.user().umask(),
@@ -453,7 +449,7 @@ mod tests {
     }
 
     fn lower_error(extra: &str) -> String {
-        match lower(&spec(extra), Path::new("/bundle"), None) {
+        match lower(&spec(extra), Path::new("/bundle")) {
             Ok(_) => panic!("{extra} was accepted"),
             Err(error) => error.to_string(),
         }
@@ -470,7 +466,7 @@ mod tests {
     #[test]
     fn hooks_are_checked_naming_the_field() {
         let hooks = spec(r#", "hooks": {"prestart": [{"path": "/bin/true", "timeout": 2}]}"#);
-        assert!(lower(&hooks, Path::new("/bundle"), None).is_ok());
+        assert!(lower(&hooks, Path::new("/bundle")).is_ok());
         let error = lower_error(r#", "hooks": {"createRuntime": [{"path": "true"}]}"#);
         assert_eq!(error, "hooks.createRuntime[0].path: not an absolute path");
         let error = lower_error(
@@ -507,7 +503,7 @@ mod tests {
             "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
                         "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
         let spec = crate::spec::parse(text).expect("a valid spec");
-        let error = lower(&spec, Path::new("/b"), None)
+        let error = lower(&spec, Path::new("/b"))
             .err()
             .expect("refused")
             .to_string();
