@@ -522,14 +522,16 @@ fn podman_runs_containers_with_hakoniwa_oci() {
 
         // -t: the program's streams are a terminal of the container's own
         // devpts (conmon holds the other end), so it has a name inside;
-        // the controlling terminal of its session, and /dev/console.
+        // the controlling terminal of its session, and /dev/console. It is
+        // the program's user's, who may open it again by that name.
         let ran = podman.run(
-            &["-t"],
+            &["-t", "--user", "65534:65534"],
             &[
                 "sh",
                 "-c",
                 "test -t 0 && test -t 1 && echo terminal; cut -d' ' -f7 /proc/self/stat; \
-                 test /dev/console -ef \"$(tty)\" && echo console; tty",
+                 test /dev/console -ef \"$(tty)\" && echo console; tty; \
+                 stat -c %u \"$(tty)\"; echo reopened > \"$(tty)\"",
             ],
         );
         let lines: Vec<&str> = ran
@@ -544,7 +546,11 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         );
         // The terminal is bound at /dev/console, as the specification asks.
         assert_eq!(lines.get(2), Some(&"console"), "{podman:?}: {ran:?}");
-        assert_eq!(lines.get(3), Some(&"/dev/pts/0"), "{podman:?}: {ran:?}");
+        assert_eq!(
+            lines.get(3..),
+            Some(&["/dev/pts/0", "65534", "reopened"][..]),
+            "{podman:?}: {ran:?}"
+        );
 
         // podman exec: a second program in the running container, its exit
         // code, its own user (which keeps no capability) and environment.

@@ -957,3 +957,43 @@ fn a_terminal_needs_a_devfs_and_is_the_only_stream() {
         );
     });
 }
+
+#[test]
+fn a_terminal_without_a_ptmx_inside_fails_closed() {
+    both_ways("a_terminal_without_a_ptmx_inside_fails_closed", || {
+        // A running sandbox with no devfs: nothing at /dev/ptmx.
+        let mut running = container()
+            .command("sh")
+            .args(["-c", "echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = [0u8; 6];
+        running
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        let mut entering = Container::empty();
+        entering.enter(child_of(running.id()));
+        let mut child = entering
+            .command("sh")
+            .args(["-c", "echo ran"])
+            .terminal()
+            .spawn()
+            .unwrap();
+        assert!(child.terminal.is_none());
+        let status = child.wait().unwrap();
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let ExitKind::SetupFailed(error) = &status.kind else {
+            panic!("the program ran without its terminal: {status:?}");
+        };
+        assert_eq!(
+            error.to_string(),
+            "failed to make the program's terminal from the sandbox's /dev/ptmx: \
+             No such file or directory"
+        );
+    });
+}
