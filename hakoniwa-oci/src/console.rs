@@ -1,32 +1,27 @@
-//! `--console-socket`: a container whose `process.terminal` is true gets a
-//! new pseudo-terminal. Its master end goes to the engine through the
+//! `--console-socket`: a container (or an `exec`) whose `process.terminal`
+//! is true gets a new pseudo-terminal from the container's own devpts
+//! (`Command::terminal`): the program's standard streams and the
+//! controlling terminal of its session, bound at `/dev/console` for the
+//! container's program. Its master end goes to the engine through the
 //! socket (an `SCM_RIGHTS` message, as conmon and containerd's shim expect
-//! it, with the terminal's name as the data); its slave end becomes the
-//! program's standard streams and the controlling terminal of its session
-//! (`Runctl::TerminalSession`).
-//!
-//! The terminal is one of the host's devpts: inside the container it has
-//! no name under `/dev/pts` (the container has its own devpts instance).
+//! it, with the terminal's name inside the container as the data).
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Command as HostCommand;
 
-use nix::fcntl::{self, OFlag};
-use nix::pty;
+use hakoniwa::Terminal;
 use nix::sys::socket::{
     self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
-use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SpecError};
 use crate::lower;
 use crate::spec::Spec;
 
-/// Makes a terminal, sends its master end to `socket`, and returns the
-/// slave end.
-pub fn hand_over(socket: &Path) -> Result<OwnedFd> {
+/// Sends the master end of `terminal` to `socket`.
+pub fn hand_over(socket: &Path, terminal: &Terminal) -> Result<()> {
     let failed = |what: &'static str| {
         move |errno: nix::errno::Errno| Error::Console {
             what,
@@ -34,18 +29,6 @@ pub fn hand_over(socket: &Path) -> Result<OwnedFd> {
             source: errno.into(),
         }
     };
-    let master = pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(failed("open a terminal for"))?;
-    pty::grantpt(&master).map_err(failed("open a terminal for"))?;
-    pty::unlockpt(&master).map_err(failed("open a terminal for"))?;
-    let name = pty::ptsname_r(&master).map_err(failed("open a terminal for"))?;
-    let slave = fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(failed("open a terminal for"))?;
-
     let connection = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -55,16 +38,16 @@ pub fn hand_over(socket: &Path) -> Result<OwnedFd> {
     .map_err(failed("connect to"))?;
     let address = UnixAddr::new(socket).map_err(failed("connect to"))?;
     socket::connect(connection.as_raw_fd(), &address).map_err(failed("connect to"))?;
-    let fds = [master.as_raw_fd()];
+    let fds = [terminal.master.as_raw_fd()];
     socket::sendmsg::<()>(
         connection.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
+        &[IoSlice::new(terminal.name.as_os_str().as_bytes())],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::empty(),
         None,
     )
     .map_err(failed("send the terminal to"))?;
-    Ok(slave)
+    Ok(())
 }
 
 /// Whether the configuration asks for a terminal.
@@ -80,18 +63,4 @@ pub fn no_console_socket(bundle: &Path) -> Error {
             "a terminal needs a console socket: create --console-socket SOCKET",
         ),
     }
-}
-
-/// Makes `terminal` the standard streams of a process this runtime starts
-/// (the supervisor, a detached exec), which the program inherits.
-pub fn give_terminal(command: &mut HostCommand, terminal: OwnedFd) -> Result<()> {
-    let copy = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map_err(|e| Error::file("duplicate", Path::new("the terminal"), e))
-    };
-    command
-        .stdin(copy(&terminal)?)
-        .stdout(copy(&terminal)?)
-        .stderr(terminal);
-    Ok(())
 }

@@ -9,16 +9,22 @@
 //! invocation. So `--detach` starts a copy of `exec` without it, in its own
 //! session, which runs the program in the foreground and exits with its
 //! status; the pid file names that copy.
+//!
+//! With a terminal, the copy makes it with the program, from the
+//! container's own devpts (`Command::terminal`), and sends its master to
+//! the console socket. The detaching `exec` returns only once it has:
+//! the copy's output and error are a pipe to it, on which the copy writes
+//! a NUL byte once the master is sent (then points both at `/dev/null`,
+//! holding none of the engine's streams), or its error before it exits.
 
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::Command as HostCommand;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::console;
-use crate::console::give_terminal;
 use crate::error::{Error, Result, SpecError};
 use crate::lifecycle::{report, wrong_status, Globals};
 use crate::lower;
@@ -90,8 +96,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
             process
         }
     };
-    // The terminal is made by the detaching `exec`, and inherited by its
-    // copy as its standard streams.
+    // The terminal's master goes to the console socket, from the copy.
     if lower::terminal(&process)
         && !request.held
         && (!request.detach || request.console_socket.is_none())
@@ -121,18 +126,36 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
         id: request.id.to_string(),
         source,
     };
+    let console_socket = request.console_socket.filter(|_| lower::terminal(&process));
     if request.detach {
         lowered.command.dry_run().map_err(sandbox)?;
-        let terminal = match request.console_socket {
-            Some(socket) if lower::terminal(&process) => Some(console::hand_over(socket)?),
-            _ => None,
-        };
-        start_detached(&dir, globals, request, terminal)?;
+        start_detached(&dir, globals, request, console_socket)?;
         return Ok(0);
     }
     lowered.inherit_from_runtime()?;
-    let status = lowered.command.status().map_err(sandbox)?;
+    let mut child = lowered.command.spawn().map_err(sandbox)?;
+    if let (Some(socket), Some(terminal)) = (console_socket, child.terminal.take()) {
+        console::hand_over(socket, &terminal)?;
+        drop(terminal);
+        terminal_sent()?;
+    }
+    let status = child.wait().map_err(sandbox)?;
     Ok(report(request.id, &status))
+}
+
+/// In the copy: tells the detaching `exec` the terminal is sent, and lets
+/// go of the pipe to it.
+fn terminal_sent() -> Result<()> {
+    let failed = |e| Error::file("tell", Path::new("the detaching exec"), e);
+    io::stdout().write_all(&[0]).map_err(failed)?;
+    io::stdout().flush().map_err(failed)?;
+    let null = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::file("open", Path::new("/dev/null"), e))?;
+    nix::unistd::dup2_stdout(&null)
+        .and_then(|()| nix::unistd::dup2_stderr(&null))
+        .map_err(|e| failed(e.into()))
 }
 
 /// Starts `exec` again without `--detach`, and writes its pid.
@@ -140,7 +163,7 @@ fn start_detached(
     dir: &ContainerDir,
     globals: &Globals,
     request: &Request,
-    terminal: Option<OwnedFd>,
+    console_socket: Option<&Path>,
 ) -> Result<()> {
     let exe =
         std::env::current_exe().map_err(|e| Error::file("find", Path::new("/proc/self/exe"), e))?;
@@ -157,15 +180,48 @@ fn start_detached(
     if request.tty {
         held.arg("--tty");
     }
-    held.arg(request.id).arg("--").args(request.args);
-    if let Some(terminal) = terminal {
-        give_terminal(&mut held, terminal)?;
+    let mut sent = None;
+    if let Some(socket) = console_socket {
+        held.arg("--console-socket").arg(socket);
+        let (reader, writer) = io::pipe().map_err(|source| Error::Process {
+            what: "start the exec in",
+            id: request.id.to_string(),
+            source,
+        })?;
+        let copy = writer.try_clone().map_err(|source| Error::Process {
+            what: "start the exec in",
+            id: request.id.to_string(),
+            source,
+        })?;
+        held.stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(copy);
+        sent = Some(reader);
     }
-    let child = held.spawn().map_err(|source| Error::Process {
+    held.arg(request.id).arg("--").args(request.args);
+    let mut child = held.spawn().map_err(|source| Error::Process {
         what: "start the exec in",
         id: request.id.to_string(),
         source,
     })?;
+    // `held` keeps the pipe's writing ends: closed, so that the copy's
+    // end is the last.
+    drop(held);
+    if let Some(mut reader) = sent {
+        let mut said = Vec::new();
+        let _ = reader.read_to_end(&mut said);
+        if !said.contains(&0) {
+            let _ = child.wait();
+            let said = String::from_utf8_lossy(&said);
+            return Err(Error::NotStarted {
+                id: request.id.to_string(),
+                reason: match said.trim() {
+                    "" => "the exec ended before sending its terminal".to_string(),
+                    text => text.replace('\n', "; "),
+                },
+            });
+        }
+    }
     log::debug!("container {}: exec holder {}", request.id, child.id());
     if let Some(path) = request.pid_file {
         fs::write(path, child.id().to_string()).map_err(|e| Error::file("write", path, e))?;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as HostCommand;
@@ -72,7 +72,7 @@ impl Globals<'_> {
 /// for signal N, or the library's 125/126/127 for a setup failure.
 pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
     let dir = root.container(id)?;
-    let (bundle, spec, mut program) = prepare(bundle, None)?;
+    let (bundle, spec, mut program) = prepare(bundle)?;
     if console::needs_terminal(&spec) {
         return Err(console::no_console_socket(&bundle));
     }
@@ -85,7 +85,7 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         source: e.into(),
     })?;
     dir.create()?;
-    let ran = build(&dir, &bundle, &spec, &mut program, std::process::id()).and_then(
+    let ran = build(&dir, &bundle, &spec, &mut program, std::process::id(), None).and_then(
         |(mut child, mut state)| {
             forward_signals(forwarded, child.id());
             let ran = launch(&dir, &spec, &mut child, &mut state)
@@ -151,16 +151,17 @@ pub fn create(
     console_socket: Option<&Path>,
 ) -> Result<()> {
     let dir = root.container(id)?;
-    // Checked here, so that a bad configuration is `create`'s own error;
-    // the terminal is made only once all else is.
-    let (bundle, spec, _) = prepare(bundle, None)?;
-    let terminal = match (console::needs_terminal(&spec), console_socket) {
-        (true, Some(socket)) => Some(console::hand_over(socket)?),
+    // Checked here, so that a bad configuration is `create`'s own error.
+    // The terminal is made with the sandbox, from its devpts, and handed
+    // over by the supervisor.
+    let (bundle, spec, _) = prepare(bundle)?;
+    let console_socket = match (console::needs_terminal(&spec), console_socket) {
+        (true, Some(socket)) => Some(socket),
         (true, None) => return Err(console::no_console_socket(&bundle)),
         (false, _) => None,
     };
     dir.create()?;
-    let created = start_supervisor(&dir, globals, &bundle, pid_file, terminal);
+    let created = start_supervisor(&dir, globals, &bundle, pid_file, console_socket);
     if created.is_err() {
         // The supervisor has ended, and the sandbox with it: leave no
         // trace of a failed create.
@@ -177,7 +178,7 @@ fn start_supervisor(
     globals: &Globals,
     bundle: &Path,
     pid_file: Option<&Path>,
-    terminal: Option<OwnedFd>,
+    console_socket: Option<&Path>,
 ) -> Result<()> {
     dir.make_start_fifo()?;
     let exe =
@@ -189,8 +190,15 @@ fn start_supervisor(
         .arg("--bundle")
         .arg(bundle)
         .arg(&dir.id);
-    if let Some(terminal) = terminal {
-        console::give_terminal(&mut supervisor, terminal)?;
+    if let Some(socket) = console_socket {
+        // The program's streams are its terminal: the supervisor keeps
+        // none of the engine's open (which would wait for their end).
+        supervisor
+            .arg("--console-socket")
+            .arg(socket)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
     }
     let mut child = supervisor.spawn().map_err(|source| Error::Process {
         what: "start the supervisor of",
@@ -244,7 +252,12 @@ fn start_supervisor(
 /// container's. A failure before `start` returns is recorded in the state
 /// for `create` or `start` to report, not printed: this process's streams
 /// are the container's.
-pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
+pub fn supervise(
+    root: &Root,
+    bundle: &Path,
+    id: &str,
+    console_socket: Option<&Path>,
+) -> Result<i32> {
     // A new session: the engine's terminal and process group do not reach
     // the supervisor once `create` has returned.
     nix::unistd::setsid().map_err(|e| Error::Process {
@@ -260,7 +273,7 @@ pub fn supervise(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
         signals,
         mut child,
         mut state,
-    } = match hold(&dir, bundle, holder) {
+    } = match hold(&dir, bundle, holder, console_socket) {
         Ok(held) => held,
         Err(error) => return Ok(failed(&dir, bundle, holder, &error)),
     };
@@ -300,18 +313,18 @@ struct Held {
 
 /// The supervisor's part of `create`: reads the bundle, opens the FIFO,
 /// watches for the sandbox's end, builds it.
-fn hold(dir: &ContainerDir, bundle: &Path, holder: u32) -> Result<Held> {
+fn hold(
+    dir: &ContainerDir,
+    bundle: &Path,
+    holder: u32,
+    console_socket: Option<&Path>,
+) -> Result<Held> {
     let process_error = |what, e: Errno| Error::Process {
         what,
         id: dir.id.clone(),
         source: e.into(),
     };
-    // The terminal `create` made is this process's standard input.
-    let console = std::fs::read_link("/proc/self/fd/0").ok();
-    let console = console
-        .as_deref()
-        .filter(|path| path.starts_with("/dev/pts/"));
-    let (bundle, spec, mut program) = prepare(bundle, console)?;
+    let (bundle, spec, mut program) = prepare(bundle)?;
     // Opened before the container is recorded, so that `start` finds a
     // reader; without blocking, since no writer is there yet.
     let fifo_path = dir.start_fifo();
@@ -329,7 +342,7 @@ fn hold(dir: &ContainerDir, bundle: &Path, holder: u32) -> Result<Held> {
         .map_err(|e| process_error("block SIGCHLD in the supervisor of", e))?;
     let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| process_error("watch the sandbox of", e))?;
-    let (child, state) = build(dir, &bundle, &spec, &mut program, holder)?;
+    let (child, state) = build(dir, &bundle, &spec, &mut program, holder, console_socket)?;
     Ok(Held {
         spec,
         fifo,
@@ -433,23 +446,30 @@ fn new_state(dir: &ContainerDir, bundle: &Path, spec: &Spec, holder: u32) -> Sta
 /// `create`: `prestart` and `createRuntime` on the host, then
 /// `createContainer` in the container's namespaces. Returns the held
 /// `Child` and the state to record as created; when a hook fails, the
-/// sandbox is ended and the `poststop` hooks run.
+/// sandbox is ended and the `poststop` hooks run. The program's terminal,
+/// when it has one, goes to `console_socket` first.
 fn build(
     dir: &ContainerDir,
     bundle: &Path,
     spec: &Spec,
     program: &mut Program,
     holder: u32,
+    console_socket: Option<&Path>,
 ) -> Result<(Child, State)> {
     let mut state = new_state(dir, bundle, spec, holder);
     program.inherit_from_runtime()?;
-    let child = program
+    let mut child = program
         .command
         .spawn_held()
         .map_err(|source| Error::Sandbox {
             id: dir.id.clone(),
             source,
         })?;
+    // Dropped once sent: the engine holds the master from here on. A
+    // failure ends the sandbox with the `Child`.
+    if let (Some(socket), Some(terminal)) = (console_socket, child.terminal.take()) {
+        console::hand_over(socket, &terminal)?;
+    }
     state.pid = child.program_id();
     log::debug!(
         "container {}: sandbox init {}, program {:?} held",
@@ -619,14 +639,14 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 
 /// Reads and maps the bundle: every configuration error surfaces here,
 /// naming the field, before anything exists.
-fn prepare(bundle: &Path, console: Option<&Path>) -> Result<(PathBuf, Spec, Program)> {
+fn prepare(bundle: &Path) -> Result<(PathBuf, Spec, Program)> {
     let bundle = std::path::absolute(bundle).map_err(|e| Error::file("resolve", bundle, e))?;
     let invalid = |source| Error::Bundle {
         bundle: bundle.clone(),
         source,
     };
     let spec = spec::load(&bundle).map_err(invalid)?;
-    let program = lower::lower(&spec, &bundle, console).map_err(invalid)?;
+    let program = lower::lower(&spec, &bundle).map_err(invalid)?;
     Ok((bundle, spec, program))
 }
 

@@ -47,10 +47,8 @@ impl Program {
 }
 
 /// Maps a container's configuration, whose relative paths are relative to
-/// `bundle`, onto a sandbox. `console` is the terminal made for it, when
-/// `process.terminal` asked for one: bound at `/dev/console`, as the
-/// specification requires.
-pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Program, SpecError> {
+/// `bundle`, onto a sandbox.
+pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
     let process = spec
         .process()
         .as_ref()
@@ -91,9 +89,6 @@ pub fn lower(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Progr
         container.sysctl("kernel.domainname", domainname);
     }
     mounts(&mut container, items(spec.mounts()), bundle)?;
-    if let Some(console) = console.filter(|_| terminal(process)) {
-        container.bindmount_rw(path_str(console, "process.terminal")?, "/dev/console");
-    }
     if let Some(linux) = linux {
         unsupported_linux(linux)?;
         masked_paths(&mut container, linux);
@@ -151,11 +146,6 @@ fn process_command(
     unsupported_process(process)?;
     identity(&mut container, process);
     rlimits(&mut container, items(process.rlimits()))?;
-    // The terminal itself comes from the console socket (console.rs): it
-    // is the standard streams the program inherits.
-    if terminal(process) {
-        container.runctl(Runctl::TerminalSession);
-    }
     if !process.no_new_privileges().unwrap_or(false) {
         container.runctl(Runctl::AllowNewPrivs);
     }
@@ -178,6 +168,12 @@ fn process_command(
         return Err(SpecError::field("process.cwd", "not an absolute path"));
     }
     command.current_dir(process.cwd());
+    // From the container's own devpts, bound at its `/dev/console` as the
+    // specification asks; its master goes to the console socket
+    // (console.rs).
+    if terminal(process) {
+        command.terminal();
+    }
     Ok(Program {
         command,
         umask: process.user().umask(),
@@ -534,7 +530,7 @@ mod tests {
     }
 
     fn lower_error(extra: &str) -> String {
-        match lower(&spec(extra), Path::new("/bundle"), None) {
+        match lower(&spec(extra), Path::new("/bundle")) {
             Ok(_) => panic!("{extra} was accepted"),
             Err(error) => error.to_string(),
         }
@@ -551,7 +547,7 @@ mod tests {
     #[test]
     fn hooks_are_checked_naming_the_field() {
         let hooks = spec(r#", "hooks": {"prestart": [{"path": "/bin/true", "timeout": 2}]}"#);
-        assert!(lower(&hooks, Path::new("/bundle"), None).is_ok());
+        assert!(lower(&hooks, Path::new("/bundle")).is_ok());
         let error = lower_error(r#", "hooks": {"createRuntime": [{"path": "true"}]}"#);
         assert_eq!(error, "hooks.createRuntime[0].path: not an absolute path");
         let error = lower_error(
@@ -590,7 +586,7 @@ mod tests {
                     "process": {{"user": {{"uid": 0, "gid": 0}}, "cwd": "/", "args": ["true"], {label}}}}}"#
             );
             let spec = crate::spec::parse(&text).expect("a valid spec");
-            match lower(&spec, Path::new("/bundle"), None) {
+            match lower(&spec, Path::new("/bundle")) {
                 Ok(_) => panic!("{label} was accepted"),
                 Err(error) => error.to_string(),
             }
@@ -605,7 +601,7 @@ mod tests {
         assert!(error.starts_with("linux.personality: "), "{error}");
         let accepted =
             r#", "linux": {"rootfsPropagation": "rprivate", "personality": {"domain": "LINUX"}}"#;
-        lower(&spec(accepted), Path::new("/bundle"), None).unwrap_or_else(|e| panic!("{e}"));
+        lower(&spec(accepted), Path::new("/bundle")).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
@@ -614,7 +610,7 @@ mod tests {
             "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["true"],
                         "rlimits": [{"type": "RLIMIT_NICE", "soft": 1, "hard": 1}]}}"#;
         let spec = crate::spec::parse(text).expect("a valid spec");
-        let error = lower(&spec, Path::new("/b"), None)
+        let error = lower(&spec, Path::new("/b"))
             .err()
             .expect("refused")
             .to_string();

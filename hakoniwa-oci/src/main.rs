@@ -172,6 +172,8 @@ enum Verb {
     Supervise {
         #[arg(long)]
         bundle: PathBuf,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
 }
@@ -286,7 +288,11 @@ fn execute(cli: &Cli) -> Result<i32, Error> {
             };
             return exec::exec(&root, &globals, &request);
         }
-        Verb::Supervise { bundle, id } => return lifecycle::supervise(&root, bundle, id),
+        Verb::Supervise {
+            bundle,
+            console_socket,
+            id,
+        } => return lifecycle::supervise(&root, bundle, id, console_socket.as_deref()),
     }
     Ok(0)
 }

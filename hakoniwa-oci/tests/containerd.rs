@@ -218,14 +218,15 @@ fn containerd_runs_containers_with_hakoniwa_oci() {
     assert_eq!(ran.status.code(), Some(3), "{ran:?}");
     assert_eq!(text(&ran.stdout), "hello from 2\n", "{ran:?}");
 
-    // ctr run -t: the program's terminal, through the console socket, when
-    // ctr has one of its own (script(1) gives it one).
+    // ctr run -t: the program's terminal, from the container's own devpts
+    // (so that it has a name there), through the console socket, when ctr
+    // has one of its own (script(1) gives it one).
     if engine::missing(&["script"]).is_none() {
         let runtime = env!("CARGO_BIN_EXE_hakoniwa-oci");
         let line = format!(
             "ctr --address {socket} run -t --rm --runtime io.containerd.runc.v2 \
              --runc-binary {runtime} {IMAGE} with-tty \
-             sh -c 'test -t 0 && test -t 1 && echo on a terminal; stty size; exit 4'",
+             sh -c 'test -t 0 && test -t 1 && echo on a terminal; tty; stty size; exit 4'",
             socket = containerd.dir.join("containerd.sock").display(),
         );
         let mut command = Command::new("script");
@@ -236,6 +237,13 @@ fn containerd_runs_containers_with_hakoniwa_oci() {
         assert_eq!(ran.status.code(), Some(4), "{ran:?}");
         let stdout = text(&ran.stdout);
         assert!(stdout.contains("on a terminal"), "{ran:?}");
+        // (script's own terminal adds a carriage return to the container's.)
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line.trim_end_matches('\r') == "/dev/pts/0"),
+            "{ran:?}"
+        );
     } else {
         eprintln!("containerd: skipped ctr run -t: script (util-linux) is missing");
     }

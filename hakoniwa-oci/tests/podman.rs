@@ -520,15 +520,18 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         podman.wait_for_log(&id, "got TERM");
         assert!(podman.podman(&["rm", &id]).status.success());
 
-        // -t: the program's streams are a terminal (conmon holds the other
-        // end), the controlling terminal of its session, and /dev/console.
+        // -t: the program's streams are a terminal of the container's own
+        // devpts (conmon holds the other end), so it has a name inside;
+        // the controlling terminal of its session, and /dev/console. It is
+        // the program's user's, who may open it again by that name.
         let ran = podman.run(
-            &["-t"],
+            &["-t", "--user", "65534:65534"],
             &[
                 "sh",
                 "-c",
                 "test -t 0 && test -t 1 && echo terminal; cut -d' ' -f7 /proc/self/stat; \
-                 test -c /dev/console && echo console",
+                 test /dev/console -ef \"$(tty)\" && echo console; tty; \
+                 stat -c %u \"$(tty)\"; echo reopened > \"$(tty)\"",
             ],
         );
         let lines: Vec<&str> = ran
@@ -543,6 +546,11 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         );
         // The terminal is bound at /dev/console, as the specification asks.
         assert_eq!(lines.get(2), Some(&"console"), "{podman:?}: {ran:?}");
+        assert_eq!(
+            lines.get(3..),
+            Some(&["/dev/pts/0", "65534", "reopened"][..]),
+            "{podman:?}: {ran:?}"
+        );
 
         // podman exec: a second program in the running container, its exit
         // code, its own user (which keeps no capability) and environment.
@@ -587,10 +595,19 @@ fn podman_runs_containers_with_hakoniwa_oci() {
             "hi 65534\nCapEff:\t0000000000000000\n",
             "{podman:?}: {execed:?}"
         );
-        let execed = podman.podman(&["exec", "-t", &id, "sh", "-c", "test -t 0 && echo terminal"]);
+        // exec -t: a terminal of the container's devpts too, the first
+        // one there (the container's program has none).
+        let execed = podman.podman(&[
+            "exec",
+            "-t",
+            &id,
+            "sh",
+            "-c",
+            "test -t 0 && echo terminal; tty",
+        ]);
         assert_eq!(
             text(&execed.stdout),
-            "terminal\r\n",
+            "terminal\r\n/dev/pts/0\r\n",
             "{podman:?}: {execed:?}"
         );
         let execed = podman.podman(&["exec", &id, "/no/such/program"]);

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
@@ -17,6 +18,7 @@ use crate::runtime::channel::{Message, ParentEnd};
 use crate::runtime::Spawned;
 use crate::status::{ExitKind, ExitStatus, Limits};
 use crate::sys;
+use crate::terminal::Terminal;
 
 /// A running sandbox, or one whose program is held
 /// ([`Command::spawn_held`](crate::Command::spawn_held)).
@@ -44,6 +46,9 @@ pub struct Child {
     pub stdout: Option<io::PipeReader>,
     /// The program's standard error, when piped.
     pub stderr: Option<io::PipeReader>,
+    /// The program's terminal, when it was given one
+    /// ([`Command::terminal`](crate::Command::terminal)).
+    pub terminal: Option<Terminal>,
 }
 
 /// What a finished command printed, and how it ended.
@@ -98,6 +103,7 @@ impl Child {
             stdin,
             stdout,
             stderr,
+            terminal: None,
         }
     }
 
@@ -154,11 +160,17 @@ impl Child {
     /// pid; a sandbox that ended first is the error.
     pub(crate) fn wait_until_held(&mut self) -> Result<()> {
         let mut report = Report::default();
-        while let Some((message, sender)) =
-            self.channel.recv_with_sender().map_err(Error::Channel)?
+        while let Some(received) = self
+            .channel
+            .recv_with_attachments()
+            .map_err(Error::Channel)?
         {
-            if message == Message::ProgramHeld {
-                let Some(pid) = sender.filter(|pid| *pid > 0) else {
+            if let Message::Terminal { number } = received.message {
+                self.terminal = Some(terminal_from(received.fd, number)?);
+                continue;
+            }
+            if received.message == Message::ProgramHeld {
+                let Some(pid) = received.sender.filter(|pid| *pid > 0) else {
                     return Err(Error::Channel(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "the held program's pid did not come with its message",
@@ -167,7 +179,7 @@ impl Child {
                 self.program = Some(Pid::from_raw(pid));
                 return Ok(());
             }
-            report.add(message)?;
+            report.add(received.message)?;
         }
         // Init ended: the report is complete.
         let init_status =
@@ -180,6 +192,30 @@ impl Child {
                 reason: status.reason,
             },
         })
+    }
+
+    /// Waits until init has sent the program's terminal, and takes it. A
+    /// sandbox that ended first has its status ready for
+    /// [`wait`](Self::wait), as a failure inside the sandbox is told for a
+    /// program spawned to run.
+    pub(crate) fn wait_for_terminal(&mut self) -> Result<()> {
+        let mut report = Report::default();
+        while let Some(received) = self
+            .channel
+            .recv_with_attachments()
+            .map_err(Error::Channel)?
+        {
+            if let Message::Terminal { number } = received.message {
+                self.terminal = Some(terminal_from(received.fd, number)?);
+                return Ok(());
+            }
+            report.add(received.message)?;
+        }
+        let init_status =
+            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
+        self.end_pasta();
+        self.conclude(report, init_status);
+        Ok(())
     }
 
     /// Sends `signal` to the sandbox's init, which passes it on to the
@@ -333,7 +369,8 @@ impl Report {
             Message::IdMapsWritten
             | Message::NetworkReady
             | Message::Start
-            | Message::ProgramHeld => {
+            | Message::ProgramHeld
+            | Message::Terminal { .. } => {
                 return Err(Error::Channel(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("unexpected message from the sandbox: {message:?}"),
@@ -342,6 +379,17 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The terminal init announced, with the master that came attached.
+fn terminal_from(master: Option<OwnedFd>, number: u32) -> Result<Terminal> {
+    let master = master.ok_or_else(|| {
+        Error::Channel(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the terminal's master did not come with its message",
+        ))
+    })?;
+    Ok(Terminal::new(master, number))
 }
 
 /// Removes what the setup had to create in host directories (a writable

@@ -58,6 +58,7 @@ pub struct Command {
     pub(crate) current_dir: Option<PathBuf>,
     pub(crate) wait_timeout: Option<Duration>,
     pass_fds: Vec<RawFd>,
+    pub(crate) terminal: bool,
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
@@ -74,6 +75,7 @@ impl Command {
             current_dir: None,
             wait_timeout: None,
             pass_fds: Vec::new(),
+            terminal: false,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -151,6 +153,24 @@ impl Command {
         if !self.pass_fds.contains(&fd) {
             self.pass_fds.push(fd);
         }
+        self
+    }
+
+    /// Gives the program a new terminal from the sandbox's own devpts (its
+    /// `/dev/ptmx`), as its standard input, output and error and as the
+    /// controlling terminal of a new session (`setsid`, `TIOCSCTTY`), so
+    /// that it has a name inside: `tty` prints `/dev/pts/0`. The terminal
+    /// is bound at `/dev/console` too. The caller gets its master end from
+    /// [`Child::terminal`] once [`spawn`](Self::spawn) or
+    /// [`spawn_held`](Self::spawn_held) returns.
+    ///
+    /// The container needs a devfs at `/dev`
+    /// ([`Container::devfsmount`]) — or, for a running sandbox entered
+    /// ([`Container::enter`]), a `/dev/ptmx`; the terminal is then not
+    /// bound at its `/dev/console`. The standard streams cannot be set as
+    /// well.
+    pub fn terminal(&mut self) -> &mut Self {
+        self.terminal = true;
         self
     }
 
@@ -272,6 +292,19 @@ impl Command {
         let mut plan = Plan::new(&self.container, self)?;
         plan.held = held;
         plan.log();
+        if self.terminal {
+            // The terminal replaces the streams in the sandbox: none to set.
+            let streams = [
+                (self.stdin, Stream::Input),
+                (self.stdout, Stream::Output),
+                (self.stderr, Stream::Error),
+            ];
+            if let Some((_, stream)) = streams.iter().find(|(cfg, _)| cfg.is_some()) {
+                return Err(Error::TerminalStdio {
+                    stream: stream.name(),
+                });
+            }
+        }
         let (child_in, parent_in) = prepare(self.stdin.unwrap_or(default_in), Stream::Input)?;
         let (child_out, parent_out) = prepare(self.stdout.unwrap_or(default_out), Stream::Output)?;
         let (child_err, parent_err) = prepare(self.stderr.unwrap_or(default_out), Stream::Error)?;
@@ -282,14 +315,19 @@ impl Command {
             pass: checked_pass_fds(&self.pass_fds)?,
         };
         let spawned = runtime::spawn(&plan, stdio)?;
-        Ok(Child::new(
+        let mut child = Child::new(
             spawned,
             held,
             plan.descriptions(&self.container),
             parent_in.map(io::PipeWriter::from),
             parent_out.map(io::PipeReader::from),
             parent_err.map(io::PipeReader::from),
-        ))
+        );
+        // A held program's terminal comes before it says it is held.
+        if self.terminal && !held {
+            child.wait_for_terminal()?;
+        }
+        Ok(child)
     }
 }
 

@@ -223,6 +223,8 @@ pub enum Runctl {
     /// `TIOCSCTTY`): for a terminal made for the program, such as the one
     /// an OCI runtime hands to a container engine through a console
     /// socket — not for the caller's own, which is its session's.
+    /// [`Command::terminal`](crate::Command::terminal) makes one from the
+    /// sandbox's own devpts instead, which has a name inside.
     TerminalSession,
     /// Reads the program's peak virtual and resident memory (`VmPeak`,
     /// `VmHWM` of `/proc/PID/status`) at the moment it exits, into

@@ -166,6 +166,17 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The program's terminal ([`Command::terminal`](crate::Command::terminal))
+    /// has no devpts to come from.
+    #[error("the program's terminal needs the sandbox's own devpts, and the container has no devfs at /dev")]
+    NoDevpts,
+    /// Standard streams set for a program that gets a terminal, which is
+    /// its standard streams.
+    #[error("the program's terminal is its standard streams: its {stream} cannot be set as well")]
+    TerminalStdio {
+        /// "input", "output" or "error".
+        stream: &'static str,
+    },
     /// The channel between the caller and the sandbox failed.
     #[error("failed to talk to the sandbox")]
     Channel(#[source] io::Error),
@@ -373,6 +384,9 @@ impl Error {
                 "names are those of capabilities(7), with or without CAP_: SYS_ADMIN, NET_RAW...",
             ),
             Error::MountsWithoutNamespace => Some("unshare the mount namespace"),
+            Error::NoDevpts => {
+                Some("mount one: Container::devfsmount(\"/dev\") (hakoniwa run --devfs /dev)")
+            }
             Error::Landlock { hint, .. } => Some(hint),
             Error::CgroupUnavailable { hint, .. } => Some(hint),
             Error::Setup(error) => error.hint(),

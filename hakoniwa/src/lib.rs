@@ -43,6 +43,7 @@ pub mod seccomp;
 mod status;
 #[allow(unsafe_code)]
 mod sys;
+mod terminal;
 
 pub use cgroup::{Cgroup, CgroupDirs, CgroupUsage, CgroupVersion};
 pub use child::{Child, Output};
@@ -54,3 +55,4 @@ pub use error::{Error, Result};
 pub use metrics::{ProcPidStatus, Rusage};
 pub use network::{Network, Pasta};
 pub use status::{ExitKind, ExitStatus, Limit, SetupError};
+pub use terminal::Terminal;

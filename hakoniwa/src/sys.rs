@@ -620,3 +620,83 @@ pub(crate) fn rmdir(path: &CStr) -> Result<(), Errno> {
     // SAFETY: `path` is a valid NUL-terminated string for the call's length.
     Errno::result(unsafe { libc::rmdir(path.as_ptr()) }).map(drop)
 }
+
+/// Unlocks the pseudo-terminal whose master is `master`, so that its slave
+/// may be opened (`TIOCSPTLCK` with 0, what `unlockpt(3)` does).
+pub(crate) fn unlock_pty(master: &OwnedFd) -> Result<(), Errno> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which lives
+    // for the call.
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) }).map(drop)
+}
+
+/// The number of the pseudo-terminal whose master is `master` in its
+/// devpts instance: its slave is `pts/N` there (`TIOCGPTN`).
+pub(crate) fn pty_number(master: &OwnedFd) -> Result<u32, Errno> {
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which
+    // lives for the call.
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) })?;
+    Ok(number)
+}
+
+/// Opens the slave of the pseudo-terminal whose master is `master`
+/// through the master itself (`TIOCGPTPEER`, Linux 4.13): the slave of
+/// that very devpts instance, whatever a path would resolve to.
+pub(crate) fn open_pty_slave(master: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an integer, no pointer.
+    let fd = Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `data` on the socket `socket` with the descriptor `passed`
+/// attached (`SCM_RIGHTS`), from a buffer on the stack: `nix`'s `sendmsg`
+/// allocates its control buffer.
+pub(crate) fn send_with_fd(socket: RawFd, data: &[u8], passed: RawFd) -> Result<(), Errno> {
+    // Room for one cmsghdr carrying one int, aligned as cmsghdr needs.
+    let mut control = [0u64; 4];
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    if space > std::mem::size_of_val(&control) {
+        return Err(Errno::EINVAL);
+    }
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data, valid when zeroed.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = space;
+    // SAFETY: the control buffer is CMSG_SPACE(sizeof(int)) long (checked
+    // above) and 8-byte aligned, so CMSG_FIRSTHDR returns a header inside
+    // it and CMSG_DATA an int's room after that header.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&message);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        ptr::write_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>(), passed);
+    }
+    loop {
+        // SAFETY: `message` points at `iov` and `control`, which outlive
+        // the call; `data` is only read.
+        let sent = unsafe { libc::sendmsg(socket, &message, libc::MSG_NOSIGNAL) };
+        match Errno::result(sent) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Takes ownership of a descriptor the kernel installed in this process
+/// with an `SCM_RIGHTS` message just received.
+pub(crate) fn received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this descriptor for the message read
+    // just now; nothing else in this process knows of it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

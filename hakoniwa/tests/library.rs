@@ -812,3 +812,188 @@ fn the_wall_time_limit_ends_the_programs_group_without_a_pid_namespace() {
         },
     );
 }
+
+/// Everything read from a terminal's master until the program and all it
+/// started have closed the slave (then reads fail with EIO).
+fn read_terminal(master: std::os::fd::OwnedFd) -> String {
+    let mut master = std::fs::File::from(master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc_eio()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).replace('\r', "")
+}
+
+fn libc_eio() -> i32 {
+    5
+}
+
+/// What a program with a terminal reports: its name, whether its streams
+/// are terminals, whether it is `/dev/console` too, whether it is the
+/// controlling terminal (`/dev/tty` opens), and a line it read.
+const TERMINAL_SCRIPT: &str = r#"tty
+[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo streams
+[ /dev/console -ef "$(tty)" ] && echo console
+: </dev/tty && echo controlling
+read line; echo "read $line""#;
+
+#[test]
+fn a_terminal_from_the_sandboxs_devpts_is_the_programs_tty() {
+    both_ways(
+        "a_terminal_from_the_sandboxs_devpts_is_the_programs_tty",
+        || {
+            let mut container = container();
+            container.devfsmount("/dev");
+            let mut child = container
+                .command("sh")
+                .args(["-c", TERMINAL_SCRIPT])
+                .terminal()
+                .spawn()
+                .unwrap();
+            let terminal = child.terminal.take().expect("the program's terminal");
+            assert_eq!(terminal.name, PathBuf::from("/dev/pts/0"));
+            std::fs::File::from(terminal.master.try_clone().unwrap())
+                .write_all(b"typed\n")
+                .unwrap();
+            let seen = read_terminal(terminal.master);
+            let status = child.wait().unwrap();
+            assert_eq!(status.kind, ExitKind::Exited(0), "{status:?}\n{seen}");
+            // The typed line is echoed by the terminal, then read.
+            for line in [
+                "/dev/pts/0\n",
+                "streams\n",
+                "console\n",
+                "controlling\n",
+                "read typed\n",
+            ] {
+                assert!(seen.contains(line), "no {line:?} in {seen:?}");
+            }
+        },
+    );
+}
+
+#[test]
+fn a_held_program_has_its_terminal_before_the_start() {
+    both_ways("a_held_program_has_its_terminal_before_the_start", || {
+        let mut container = container();
+        container.devfsmount("/dev");
+        let mut child = container
+            .command("sh")
+            .args(["-c", "tty"])
+            .terminal()
+            .spawn_held()
+            .unwrap();
+        let terminal = child.terminal.take().expect("the held program's terminal");
+        child.start().unwrap();
+        let seen = read_terminal(terminal.master);
+        assert_eq!(child.wait().unwrap().kind, ExitKind::Exited(0));
+        assert_eq!(seen, "/dev/pts/0\n");
+    });
+}
+
+#[test]
+fn an_entered_sandbox_gives_a_terminal_from_its_own_devpts() {
+    both_ways(
+        "an_entered_sandbox_gives_a_terminal_from_its_own_devpts",
+        || {
+            let mut first = container();
+            first.devfsmount("/dev");
+            let mut running = first
+                .command("sh")
+                .args(["-c", "echo ready; exec sleep 30"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut ready = [0u8; 6];
+            running
+                .stdout
+                .take()
+                .unwrap()
+                .read_exact(&mut ready)
+                .unwrap();
+            let mut entering = Container::empty();
+            entering.enter(child_of(running.id()));
+            let mut child = entering
+                .command("sh")
+                .args(["-c", "tty; echo /dev/pts/*"])
+                .terminal()
+                .spawn()
+                .unwrap();
+            let terminal = child.terminal.take().expect("the program's terminal");
+            let seen = read_terminal(terminal.master);
+            assert_eq!(child.wait().unwrap().kind, ExitKind::Exited(0));
+            running.kill().unwrap();
+            running.wait().unwrap();
+            // The running sandbox's own instance: the only terminal in it.
+            assert_eq!(seen, "/dev/pts/0\n/dev/pts/0 /dev/pts/ptmx\n");
+        },
+    );
+}
+
+#[test]
+fn a_terminal_needs_a_devfs_and_is_the_only_stream() {
+    both_ways("a_terminal_needs_a_devfs_and_is_the_only_stream", || {
+        let error = container().command("tty").terminal().status().unwrap_err();
+        assert!(matches!(error, hakoniwa::Error::NoDevpts), "{error}");
+        assert!(error.hint().unwrap().contains("devfsmount"));
+        let mut container = container();
+        container.devfsmount("/dev");
+        let error = container
+            .command("tty")
+            .terminal()
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the program's terminal is its standard streams: its output cannot be set as well"
+        );
+    });
+}
+
+#[test]
+fn a_terminal_without_a_ptmx_inside_fails_closed() {
+    both_ways("a_terminal_without_a_ptmx_inside_fails_closed", || {
+        // A running sandbox with no devfs: nothing at /dev/ptmx.
+        let mut running = container()
+            .command("sh")
+            .args(["-c", "echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = [0u8; 6];
+        running
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
+        let mut entering = Container::empty();
+        entering.enter(child_of(running.id()));
+        let mut child = entering
+            .command("sh")
+            .args(["-c", "echo ran"])
+            .terminal()
+            .spawn()
+            .unwrap();
+        assert!(child.terminal.is_none());
+        let status = child.wait().unwrap();
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let ExitKind::SetupFailed(error) = &status.kind else {
+            panic!("the program ran without its terminal: {status:?}");
+        };
+        assert_eq!(
+            error.to_string(),
+            "failed to make the program's terminal from the sandbox's /dev/ptmx: \
+             No such file or directory"
+        );
+    });
+}

@@ -35,6 +35,7 @@ use crate::seccomp::compile::{self, Compiled, Target};
 use crate::seccomp::prebuilt;
 use crate::seccomp::{Filter, UserNamespaces};
 use crate::status::{ProgramFailure, SetupError};
+use crate::terminal::TerminalPlan;
 
 pub(crate) use mounts::Step;
 
@@ -85,8 +86,10 @@ pub(crate) struct Plan {
     /// Whether the program starts a new session (`Runctl::NewSession`).
     pub new_session: bool,
     /// Whether that session's controlling terminal is the program's
-    /// standard input (`Runctl::TerminalSession`).
+    /// standard input (`Runctl::TerminalSession`, `Command::terminal`).
     pub terminal_session: bool,
+    /// The terminal init makes for the program (`Command::terminal`).
+    pub terminal: Option<TerminalPlan>,
     /// Whether init traces the program to read its peak memory at exit
     /// (`Runctl::GetProcPidStatus`).
     pub trace_exit: bool,
@@ -170,7 +173,7 @@ impl Plan {
             true => mounts::host_leftovers(&container.mounts, writable_rootdir),
             false => Vec::new(),
         };
-        let (mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
+        let (mut mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
             let plan = mounts::plan(&container.mounts, rootdir, &through_proc)?;
             (Some(plan.steps), plan.root_step, plan.root_read_only)
         } else if container.mounts.is_empty() && rootdir.is_none() {
@@ -196,6 +199,19 @@ impl Plan {
             )?),
             None => None,
         };
+        let terminal = match command.terminal {
+            true => Some(TerminalPlan::new(
+                container,
+                switch.as_ref().map(|switch| switch.uid),
+            )?),
+            false => None,
+        };
+        if let (Some(steps), Some(true)) = (
+            &mut mount_steps,
+            terminal.as_ref().map(TerminalPlan::binds_console),
+        ) {
+            mounts::add_console(steps)?;
+        }
         let program_uid = match (&switch, &id_maps) {
             (Some(switch), _) => switch.uid.as_raw(),
             (None, Some(maps)) => maps.caller_uid(),
@@ -282,8 +298,11 @@ impl Plan {
             switch,
             no_new_privs: !container.runctls.contains(&Runctl::AllowNewPrivs),
             new_session: container.runctls.contains(&Runctl::NewSession)
-                || container.runctls.contains(&Runctl::TerminalSession),
-            terminal_session: container.runctls.contains(&Runctl::TerminalSession),
+                || container.runctls.contains(&Runctl::TerminalSession)
+                || terminal.is_some(),
+            terminal_session: container.runctls.contains(&Runctl::TerminalSession)
+                || terminal.is_some(),
+            terminal,
             trace_exit: container.runctls.contains(&Runctl::GetProcPidStatus),
             held: false,
             rlimits,
@@ -689,6 +708,9 @@ impl Descriptions {
                 .clone()
                 .unwrap_or_else(|| "join namespaces".to_string()),
             Stage::WaitForStart => "wait, held, for the go to start".to_string(),
+            Stage::Terminal => {
+                "make the program's terminal from the sandbox's /dev/ptmx".to_string()
+            }
             Stage::Exec => {
                 let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
                 program = if not_found {

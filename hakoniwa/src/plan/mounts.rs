@@ -692,6 +692,20 @@ fn plan_devfs(steps: &mut Vec<Step>, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Adds the mount point `/dev/console` to a plan with a devfs at `/dev`,
+/// before the steps that end it read-only: the program's terminal is
+/// bound there (`Command::terminal`).
+pub(crate) fn add_console(steps: &mut Vec<Step>) -> Result<()> {
+    let read_only = steps
+        .iter()
+        .rev()
+        .take_while(|step| matches!(step.kind, StepKind::ReadOnly))
+        .count();
+    let at = steps.len() - read_only;
+    steps.insert(at, mount_point(Path::new("/dev/console"), false)?);
+    Ok(())
+}
+
 /// Checks that `path` is absolute and has no `..`, and normalizes it.
 pub(crate) fn sandbox_path(what: &'static str, path: &Path) -> Result<PathBuf> {
     let invalid = |reason| Error::InvalidPath {

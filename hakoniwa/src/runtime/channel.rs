@@ -11,6 +11,7 @@ use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use crate::error::io_error;
 use crate::metrics::{self, ProcPidStatus, Rusage};
+use crate::sys;
 
 /// The step of the child's setup that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +70,13 @@ pub(crate) enum Stage {
     Enter,
     /// Waiting, held, for the caller's go ([`Message::Start`]).
     WaitForStart,
+    /// Making the program's terminal and handing its master to the caller.
+    Terminal,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 26] = [
+        const ALL: [Stage; 27] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -100,6 +103,7 @@ impl Stage {
             Stage::WaitForNetwork,
             Stage::Enter,
             Stage::WaitForStart,
+            Stage::Terminal,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }
@@ -119,6 +123,10 @@ pub(crate) enum Message {
     ProgramHeld,
     /// Parent → held program: go on to seccomp and `execve`.
     Start,
+    /// Init → parent: the program's terminal is made; its master comes
+    /// attached (`SCM_RIGHTS`), and it is `pts/number` of the sandbox's
+    /// devpts.
+    Terminal { number: u32 },
     /// Init or program → parent: `stage` failed with `errno`.
     SetupFailed {
         stage: Stage,
@@ -145,6 +153,7 @@ const TAG_PROGRAM_EXITED: u32 = 3;
 const TAG_NETWORK_READY: u32 = 4;
 const TAG_PROGRAM_HELD: u32 = 5;
 const TAG_START: u32 = 6;
+const TAG_TERMINAL: u32 = 7;
 
 impl Message {
     fn encode(self) -> [u8; SIZE] {
@@ -154,6 +163,7 @@ impl Message {
             Message::NetworkReady => (TAG_NETWORK_READY, 0, 0, 0),
             Message::ProgramHeld => (TAG_PROGRAM_HELD, 0, 0, 0),
             Message::Start => (TAG_START, 0, 0, 0),
+            Message::Terminal { number } => (TAG_TERMINAL, number, 0, 0),
             Message::SetupFailed {
                 stage,
                 index,
@@ -191,6 +201,7 @@ impl Message {
             TAG_NETWORK_READY => Some(Message::NetworkReady),
             TAG_PROGRAM_HELD => Some(Message::ProgramHeld),
             TAG_START => Some(Message::Start),
+            TAG_TERMINAL => Some(Message::Terminal { number: word(4) }),
             TAG_SETUP_FAILED => Some(Message::SetupFailed {
                 stage: Stage::from_u32(word(4))?,
                 index: word(8),
@@ -232,6 +243,18 @@ pub(crate) fn channel() -> io::Result<(ParentEnd, SandboxEnd)> {
     Ok((ParentEnd(parent), SandboxEnd(sandbox)))
 }
 
+/// A message as the caller received it.
+#[derive(Debug)]
+pub(crate) struct Received {
+    pub message: Message,
+    /// The pid of the process that sent it, as this process's pid
+    /// namespace numbers it (`None` when the kernel attached none: see
+    /// [`ParentEnd::pass_credentials`]).
+    pub sender: Option<i32>,
+    /// The descriptor that came with it (`SCM_RIGHTS`).
+    pub fd: Option<OwnedFd>,
+}
+
 /// The caller's end.
 #[derive(Debug)]
 pub(crate) struct ParentEnd(OwnedFd);
@@ -253,33 +276,44 @@ impl ParentEnd {
     }
 
     /// Asks the kernel to attach each sender's pid to what it sends (for
-    /// [`recv_with_sender`](Self::recv_with_sender)); before the sandbox
+    /// [`recv_with_attachments`](Self::recv_with_attachments)); before the sandbox
     /// exists, so that no message goes without.
     pub(crate) fn pass_credentials(&self) -> io::Result<()> {
         socket::setsockopt(&self.0, socket::sockopt::PassCred, &true).map_err(io_error)
     }
 
-    /// The next message, waiting for it, with the pid of the process that
-    /// sent it as this process's pid namespace numbers it (`None` when the
-    /// kernel attached none); `None` once the sandbox has closed its end.
-    pub(crate) fn recv_with_sender(&self) -> io::Result<Option<(Message, Option<i32>)>> {
+    /// The next message, waiting for it, with what came attached; `None`
+    /// once the sandbox has closed its end.
+    pub(crate) fn recv_with_attachments(&self) -> io::Result<Option<Received>> {
         let mut buf = [0; SIZE];
-        let mut space = nix::cmsg_space!(socket::UnixCredentials);
+        let mut space = nix::cmsg_space!(socket::UnixCredentials, [RawFd; 1]);
         loop {
             let mut iov = [io::IoSliceMut::new(&mut buf)];
             let received = socket::recvmsg::<()>(
                 self.0.as_raw_fd(),
                 &mut iov,
                 Some(&mut space),
-                MsgFlags::empty(),
+                MsgFlags::MSG_CMSG_CLOEXEC,
             );
-            let (bytes, sender) = match received {
+            let (bytes, sender, fd) = match received {
                 Ok(msg) => {
-                    let sender = msg.cmsgs().map_err(io_error)?.find_map(|cmsg| match cmsg {
-                        socket::ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
-                        _ => None,
-                    });
-                    (msg.bytes, sender)
+                    let (mut sender, mut fd) = (None, None);
+                    for cmsg in msg.cmsgs().map_err(io_error)? {
+                        match cmsg {
+                            socket::ControlMessageOwned::ScmCredentials(creds) => {
+                                sender = Some(creds.pid())
+                            }
+                            socket::ControlMessageOwned::ScmRights(fds) => {
+                                // Each is ours from now on: one is kept,
+                                // any other closed.
+                                for raw in fds {
+                                    fd = Some(sys::received_fd(raw));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    (msg.bytes, sender, fd)
                 }
                 Err(Errno::EINTR | Errno::ECONNRESET) => continue,
                 Err(errno) => return Err(io_error(errno)),
@@ -287,7 +321,13 @@ impl ParentEnd {
             return match bytes {
                 0 => Ok(None),
                 SIZE => Message::decode(&buf)
-                    .map(|message| Some((message, sender)))
+                    .map(|message| {
+                        Some(Received {
+                            message,
+                            sender,
+                            fd,
+                        })
+                    })
                     .ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
                     }),
@@ -412,6 +452,13 @@ impl SandboxEnd {
         let _ = send(self.raw_fd(), message);
     }
 
+    /// Hands the master of the program's terminal, `pts/number` of the
+    /// sandbox's devpts, to the parent.
+    pub(crate) fn terminal(&self, master: &OwnedFd, number: u32) -> Result<(), Errno> {
+        let message = Message::Terminal { number }.encode();
+        sys::send_with_fd(self.raw_fd(), &message, master.as_raw_fd())
+    }
+
     /// Reports how the program ended.
     pub(crate) fn program_exited(
         &self,
@@ -512,13 +559,31 @@ mod tests {
         let (parent, sandbox) = channel().unwrap();
         parent.pass_credentials().unwrap();
         let held = std::thread::spawn(move || sandbox.hold());
-        let (message, sender) = parent.recv_with_sender().unwrap().unwrap();
-        assert_eq!(message, Message::ProgramHeld);
+        let received = parent.recv_with_attachments().unwrap().unwrap();
+        assert_eq!(received.message, Message::ProgramHeld);
         // The thread's process: the pid the kernel attached.
-        assert_eq!(sender, Some(std::process::id() as i32));
+        assert_eq!(received.sender, Some(std::process::id() as i32));
         parent.start().unwrap();
         assert_eq!(held.join().unwrap(), Ok(()));
         assert_eq!(parent.recv(false).unwrap(), None);
+    }
+
+    #[test]
+    fn the_terminal_comes_with_its_master_attached() {
+        use std::io::{Read, Write};
+        let (parent, sandbox) = channel().unwrap();
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        sandbox.terminal(&OwnedFd::from(writer), 3).unwrap();
+        let received = parent.recv_with_attachments().unwrap().unwrap();
+        assert_eq!(received.message, Message::Terminal { number: 3 });
+        // The descriptor received is the one sent: what is written through
+        // it comes out of the pipe.
+        let mut passed = std::fs::File::from(received.fd.unwrap());
+        passed.write_all(b"through").unwrap();
+        drop(passed);
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "through");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::rootfs;
 use crate::runtime::channel::{SandboxEnd, Stage};
 use crate::runtime::{program, ChildStdio};
 use crate::sys::{self, Forked};
+use crate::terminal;
 
 /// The signals a caller sends to the sandbox that init passes on to the
 /// program.
@@ -107,6 +108,12 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     }
     if let Some(domainname) = &plan.domainname {
         sys::set_domainname(domainname).map_err(at(Stage::Domainname))?;
+    }
+    // The program's terminal comes from the sandbox's own devpts, so the
+    // root (or the mount namespace joined) must be in place; it replaces
+    // the standard streams of step 2, which the program inherits.
+    if let Some(terminal) = &plan.terminal {
+        terminal::make(terminal, channel).map_err(at(Stage::Terminal))?;
     }
     // A new network namespace starts with its loopback device down: even
     // 127.0.0.1 would be unreachable.
