@@ -20,8 +20,9 @@ use crate::error::{Error, Result, SpecError};
 use crate::lower;
 use crate::spec::Spec;
 
-/// Sends the master end of `terminal` to `socket`.
-pub fn hand_over(socket: &Path, terminal: &Terminal) -> Result<()> {
+/// Sends the master end of `terminal` to `socket`, sized first as
+/// `process.consoleSize` says (rows, columns), if it does.
+pub fn hand_over(socket: &Path, terminal: &Terminal, size: Option<(u16, u16)>) -> Result<()> {
     let failed = |what: &'static str| {
         move |errno: nix::errno::Errno| Error::Console {
             what,
@@ -29,6 +30,15 @@ pub fn hand_over(socket: &Path, terminal: &Terminal) -> Result<()> {
             source: errno.into(),
         }
     };
+    if let Some((rows, columns)) = size {
+        terminal
+            .resize(rows, columns)
+            .map_err(|source| Error::Console {
+                what: "size the terminal for",
+                socket: socket.to_path_buf(),
+                source,
+            })?;
+    }
     let connection = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,

@@ -135,7 +135,7 @@ pub fn exec(root: &Root, globals: &Globals, request: &Request) -> Result<i32> {
     lowered.inherit_from_runtime()?;
     let mut child = lowered.command.spawn().map_err(sandbox)?;
     if let (Some(socket), Some(terminal)) = (console_socket, child.terminal.take()) {
-        console::hand_over(socket, &terminal)?;
+        console::hand_over(socket, &terminal, lowered.console_size)?;
         drop(terminal);
         terminal_sent()?;
     }

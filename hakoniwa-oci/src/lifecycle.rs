@@ -468,7 +468,7 @@ fn build(
     // Dropped once sent: the engine holds the master from here on. A
     // failure ends the sandbox with the `Child`.
     if let (Some(socket), Some(terminal)) = (console_socket, child.terminal.take()) {
-        console::hand_over(socket, &terminal)?;
+        console::hand_over(socket, &terminal, program.console_size)?;
     }
     state.pid = child.program_id();
     log::debug!(

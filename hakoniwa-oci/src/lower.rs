@@ -29,6 +29,8 @@ pub struct Program {
     pub command: Command,
     pub umask: Option<u32>,
     pub oom_score_adj: Option<i32>,
+    /// `process.consoleSize`: the terminal's rows and columns.
+    pub console_size: Option<(u16, u16)>,
 }
 
 impl Program {
@@ -178,6 +180,10 @@ fn process_command(
         command,
         umask: process.user().umask(),
         oom_score_adj: process.oom_score_adj(),
+        console_size: process.console_size().map(|size| {
+            let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+            (clamp(size.height()), clamp(size.width()))
+        }),
     })
 }
 

@@ -621,6 +621,19 @@ pub(crate) fn rmdir(path: &CStr) -> Result<(), Errno> {
     Errno::result(unsafe { libc::rmdir(path.as_ptr()) }).map(drop)
 }
 
+/// Sets the size of `terminal` (`TIOCSWINSZ`, `ioctl_tty(2)`).
+pub(crate) fn set_window_size(terminal: &OwnedFd, rows: u16, columns: u16) -> Result<(), Errno> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which points
+    // at `size`, alive for the call.
+    Errno::result(unsafe { libc::ioctl(terminal.as_raw_fd(), libc::TIOCSWINSZ, &size) }).map(drop)
+}
+
 /// Unlocks the pseudo-terminal whose master is `master`, so that its slave
 /// may be opened (`TIOCSPTLCK` with 0, what `unlockpt(3)` does).
 pub(crate) fn unlock_pty(master: &OwnedFd) -> Result<(), Errno> {

@@ -46,6 +46,12 @@ impl Terminal {
             name: Path::new("/dev/pts").join(number.to_string()),
         }
     }
+
+    /// Sets the terminal's size, in rows and columns (`TIOCSWINSZ`); the
+    /// program's session gets `SIGWINCH`.
+    pub fn resize(&self, rows: u16, columns: u16) -> std::io::Result<()> {
+        sys::set_window_size(&self.master, rows, columns).map_err(std::io::Error::from)
+    }
 }
 
 /// What init does for the terminal.

@@ -886,15 +886,17 @@ fn a_held_program_has_its_terminal_before_the_start() {
         container.devfsmount("/dev");
         let mut child = container
             .command("sh")
-            .args(["-c", "tty"])
+            .args(["-c", "tty; stty size"])
             .terminal()
             .spawn_held()
             .unwrap();
         let terminal = child.terminal.take().expect("the held program's terminal");
+        // Sized before the program runs, as an OCI runtime sizes it.
+        terminal.resize(30, 100).unwrap();
         child.start().unwrap();
         let seen = read_terminal(terminal.master);
         assert_eq!(child.wait().unwrap().kind, ExitKind::Exited(0));
-        assert_eq!(seen, "/dev/pts/0\n");
+        assert_eq!(seen, "/dev/pts/0\n30 100\n");
     });
 }
 
