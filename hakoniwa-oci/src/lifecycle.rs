@@ -556,27 +556,37 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     // timeout): wait as long as it lives.
     loop {
         let state = dir.load()?;
-        match state.status {
-            Status::Running | Status::Paused => return Ok(()),
-            // Let go and already ended: started. How it ended — a program
-            // that could not be executed — is its exit status (126/127)
-            // and message, as for a program that ran: an engine waits for
-            // it and deletes the container as usual.
-            Status::Stopped if state.hakoniwa.started => return Ok(()),
-            Status::Stopped if state.hakoniwa.error.is_some() => {
-                return Err(Error::NotStarted {
-                    id: id.to_string(),
-                    reason: state.hakoniwa.error.unwrap_or_default(),
-                })
-            }
-            _ if !state::is_alive(state.hakoniwa.holder) => {
-                return Err(Error::NotStarted {
+        let holder = state.hakoniwa.holder;
+        if let Some(started) = started(id, state) {
+            return started;
+        }
+        if !state::is_alive(holder) {
+            // It saves its last word before it exits: read once more.
+            return started(id, dir.load()?).unwrap_or_else(|| {
+                Err(Error::NotStarted {
                     id: id.to_string(),
                     reason: "its supervisor ended before starting it".to_string(),
                 })
-            }
-            _ => thread::sleep(POLL_INTERVAL),
+            });
         }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// What `start` returns for a container in `state`, once it says.
+fn started(id: &str, state: State) -> Option<Result<()>> {
+    match state.status {
+        Status::Running | Status::Paused => Some(Ok(())),
+        // Let go and already ended: started. How it ended — a program that
+        // could not be executed — is its exit status (126/127) and
+        // message, as for a program that ran: an engine waits for it and
+        // deletes the container as usual.
+        Status::Stopped if state.hakoniwa.started => Some(Ok(())),
+        Status::Stopped if state.hakoniwa.error.is_some() => Some(Err(Error::NotStarted {
+            id: id.to_string(),
+            reason: state.hakoniwa.error.unwrap_or_default(),
+        })),
+        _ => None,
     }
 }
 

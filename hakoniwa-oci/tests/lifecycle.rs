@@ -86,9 +86,18 @@ fn create_waits_for_start_then_kill_and_delete_end_it() {
         assert_eq!(started.code, Some(0), "{caller:?}: {started:?}");
         let state = bundle.state("box");
         assert_eq!(state["status"], "running", "{caller:?}: {state}");
-        // The held process is the one that became the program.
-        let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the program");
-        assert_eq!(comm, "sleep\n", "{caller:?}");
+        // The held process is the one that becomes the program: `start`
+        // returns once it is let go, as runc's returns once its init is
+        // past the exec FIFO, a moment before `execve` completes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let comm = fs::read_to_string(format!("/proc/{held}/comm")).expect("the program");
+            if comm == "sleep\n" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{caller:?}: still {comm:?}");
+            thread::sleep(Duration::from_millis(5));
+        }
 
         // ps: the sandbox's init, then its program.
         let listed = bundle.oci(&["ps", "--format", "json", "box"]);
