@@ -6,17 +6,20 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use serde_json::Value;
 
 use common::facts;
+use common::scratch;
 use common::Caller;
 
 sandbox_tests![
     uidmap_zero_maps_the_caller_to_root,
     ranges_beyond_the_own_id_go_through_newuidmap,
     userns_auto_maps_root_and_the_subordinate_ranges,
+    maps_may_leave_the_callers_own_ids_out,
     user_is_resolved_in_the_sandbox_passwd,
     user_errors_name_the_culprit,
     root_inside_gets_the_engine_default_capabilities,
@@ -143,6 +146,46 @@ fn userns_auto_maps_root_and_the_subordinate_ranges(caller: &Caller) {
         .run(&["--userns=auto", "-u", "0"], &["true"])
         .output();
     outcome.assert_setup_failure("--userns");
+}
+
+fn maps_may_leave_the_callers_own_ids_out(caller: &Caller) {
+    let Some((start, _)) = subordinate_ids(caller, "maps_may_leave_the_callers_own_ids_out") else {
+        return;
+    };
+    // Root inside is the first subordinate id outside; the caller's own
+    // ids are not mapped at all.
+    let range = format!("0:{start}:1000");
+    let maps = ["-u", range.as_str(), "-g", range.as_str()];
+    let facts = caller.facts(&maps);
+    assert_eq!(ids(&facts), (0, 0), "{facts}");
+    assert_eq!(
+        facts::id_map(&facts["uid_map"]),
+        [[0, u64::from(start), 1000]]
+    );
+    assert_eq!(
+        facts::id_map(&facts["gid_map"]),
+        [[0, u64::from(start), 1000]]
+    );
+    // The caller's host groups are dropped: none is mapped.
+    assert_eq!(facts["groups"], serde_json::json!([]), "{facts}");
+    // Files it makes in a writable bind belong to that host id; the bind's
+    // source is open to it, as a container engine's must be.
+    let share = caller.dir("share");
+    scratch::set_mode(&share, 0o777);
+    let bind = format!("{}:/share", share.display());
+    let mut args = maps.to_vec();
+    args.extend(["-B", &bind]);
+    caller
+        .run(
+            &args,
+            &["sh", "-c", "touch /share/made && mkdir /share/dir"],
+        )
+        .output()
+        .success();
+    for made in ["made", "dir"] {
+        let meta = fs::metadata(share.join(made)).expect("made inside");
+        assert_eq!((meta.uid(), meta.gid()), (start, start), "{made}");
+    }
 }
 
 /// A sandbox `/etc` of our own, bound over the host's: the names below

@@ -67,11 +67,13 @@ pub(crate) enum Stage {
     Enter,
     /// Waiting, held, for the caller's go ([`Message::Start`]).
     WaitForStart,
+    /// Init becoming a mapped user (the maps leave the caller out).
+    InitUser,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 25] = [
+        const ALL: [Stage; 26] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -97,6 +99,7 @@ impl Stage {
             Stage::WaitForNetwork,
             Stage::Enter,
             Stage::WaitForStart,
+            Stage::InitUser,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }
