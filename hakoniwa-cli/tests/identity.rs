@@ -186,6 +186,22 @@ fn maps_may_leave_the_callers_own_ids_out(caller: &Caller) {
         let meta = fs::metadata(share.join(made)).expect("made inside");
         assert_eq!((meta.uid(), meta.gid()), (start, start), "{made}");
     }
+    // A bind beneath a directory closed to that id cannot be made: the
+    // error names the bind, the hint the host id the sandbox is built as.
+    caller.dir("closed");
+    caller.dir("closed/sub");
+    scratch::set_mode(&caller.path("closed"), 0o700);
+    let bind = format!("{}:/sub", caller.path("closed/sub").display());
+    let mut args = maps.to_vec();
+    args.extend(["-b", &bind]);
+    let outcome = caller.run(&args, &["true"]).output();
+    outcome.assert_setup_failure("closed/sub");
+    assert!(
+        outcome.stderr.contains(&format!(
+            "hint: the id maps leave your own ids out, so the sandbox is built as host uid {start}"
+        )),
+        "{outcome}"
+    );
 }
 
 /// A sandbox `/etc` of our own, bound over the host's: the names below

@@ -132,6 +132,22 @@ impl IdMapPlan {
         })
     }
 
+    /// The host uid and gid init builds the sandbox as, when the maps
+    /// leave the caller out.
+    pub(crate) fn init_host_ids(&self) -> Option<(u32, u32)> {
+        let ids = self.init_ids()?;
+        let host = |plan: &MapPlan, id: u32| {
+            plan.maps
+                .iter()
+                .find(|map| map.holds(id))
+                .map(|map| map.host_id + (id - map.container_id))
+        };
+        Some((
+            host(&self.uid, ids.uid.as_raw())?,
+            host(&self.gid, ids.gid.as_raw())?,
+        ))
+    }
+
     /// Whether the uid inside is mapped.
     pub(crate) fn maps_uid(&self, uid: u32) -> bool {
         self.uid.maps.iter().any(|map| map.holds(uid))
@@ -539,6 +555,8 @@ mod tests {
         };
         let ids = plan.init_ids().expect("the caller's uid is not mapped");
         assert_eq!((ids.uid.as_raw(), ids.gid.as_raw()), (0, 0));
+        let gid = unistd::getgid().as_raw();
+        assert_eq!(plan.init_host_ids(), Some((other, gid)));
     }
 
     #[test]

@@ -594,6 +594,8 @@ pub(crate) struct Descriptions {
     enter: Option<String>,
     /// Whom init becomes when the maps leave the caller out.
     init_user: String,
+    /// The host uid and gid the root is then built as, for hints.
+    built_as: Option<(u32, u32)>,
 }
 
 impl Plan {
@@ -635,6 +637,7 @@ impl Plan {
                 ),
                 None => "become a user of the sandbox".to_string(),
             },
+            built_as: self.id_maps.as_ref().and_then(IdMapPlan::init_host_ids),
         }
     }
 }
@@ -717,7 +720,22 @@ impl Descriptions {
             Stage::MountPropagation | Stage::StagingRoot | Stage::MountStep => FailedStep::Mount,
             _ => FailedStep::Other,
         };
-        SetupError::new(step, errno, program).with_hint(diagnose::setup_hint(failed, errno))
+        let hint =
+            diagnose::setup_hint(failed, errno).or_else(|| self.built_as_hint(failed, errno));
+        SetupError::new(step, errno, program).with_hint(hint)
+    }
+
+    /// A mount refused with `EACCES` while the root is built as a host id
+    /// that is not the caller's: a directory on the way is closed to it.
+    fn built_as_hint(&self, failed: FailedStep, errno: i32) -> Option<String> {
+        let (uid, gid) = self.built_as?;
+        (failed != FailedStep::Other && errno == libc::EACCES).then(|| {
+            format!(
+                "the id maps leave your own ids out, so the sandbox is built as host uid {uid} \
+                 gid {gid}: every directory on the way to a bound path must be searchable by it \
+                 (chmod o+x), or map your own id too"
+            )
+        })
     }
 }
 
