@@ -225,7 +225,7 @@ impl MapPlan {
     }
 }
 
-/// The id inside that the caller's maps to, if `maps` hold it.
+/// The id inside that the caller's id maps to, if `maps` hold it.
 fn caller_inside(kind: Kind, maps: &[IdMap]) -> Option<u32> {
     let caller = kind.caller();
     maps.iter().find_map(|map| map.to_container(caller))
