@@ -6,17 +6,20 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
+use std::os::unix::fs::MetadataExt;
 
 use serde_json::Value;
 
 use common::facts;
+use common::scratch;
 use common::Caller;
+use common::{newuidmap_installed, subordinate_ids};
 
 sandbox_tests![
     uidmap_zero_maps_the_caller_to_root,
     ranges_beyond_the_own_id_go_through_newuidmap,
     userns_auto_maps_root_and_the_subordinate_ranges,
+    maps_may_leave_the_callers_own_ids_out,
     user_is_resolved_in_the_sandbox_passwd,
     user_errors_name_the_culprit,
     root_inside_gets_the_engine_default_capabilities,
@@ -36,55 +39,6 @@ fn ids(facts: &Value) -> (u32, u32) {
         facts::as_u32(&facts["uid"]["effective"]),
         facts::as_u32(&facts["gid"]["effective"]),
     )
-}
-
-/// The caller's first range in `/etc/subuid`, if it has one.
-fn subordinate_range(caller: &Caller) -> Option<(u32, u32)> {
-    let name = if caller.is_root() {
-        "root".to_string()
-    } else {
-        caller.uid().to_string()
-    };
-    let text = fs::read_to_string("/etc/subuid").ok()?;
-    let gids = fs::read_to_string("/etc/subgid").ok()?;
-    let find = |text: &str| {
-        text.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let owner = fields.next()?;
-            let owned =
-                owner == name || (owner == "nobody" && caller.uid() == common::UNPRIVILEGED_ID);
-            let start = fields.next()?.parse().ok()?;
-            let count = fields.next()?.parse().ok()?;
-            owned.then_some((start, count))
-        })
-    };
-    let range = find(&text)?;
-    find(&gids).filter(|gid_range| *gid_range == range)
-}
-
-fn newuidmap_installed() -> bool {
-    Command::new("sh")
-        .args(["-c", "command -v newuidmap && command -v newgidmap"])
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
-/// Whether the subordinate-id tests can run; prints why not.
-fn subordinate_ids(caller: &Caller, test: &str) -> Option<(u32, u32)> {
-    if !newuidmap_installed() {
-        skipped!(
-            "skipped: {test}: newuidmap/newgidmap not installed (apt install uidmap; .ci/run does)"
-        );
-        return None;
-    }
-    let range = subordinate_range(caller);
-    if range.is_none() {
-        skipped!(
-            "skipped: {test}: uid {} has no matching entries in /etc/subuid and /etc/subgid (.ci/run adds them)",
-            caller.uid()
-        );
-    }
-    range
 }
 
 fn uidmap_zero_maps_the_caller_to_root(caller: &Caller) {
@@ -143,6 +97,62 @@ fn userns_auto_maps_root_and_the_subordinate_ranges(caller: &Caller) {
         .run(&["--userns=auto", "-u", "0"], &["true"])
         .output();
     outcome.assert_setup_failure("--userns");
+}
+
+fn maps_may_leave_the_callers_own_ids_out(caller: &Caller) {
+    let Some((start, _)) = subordinate_ids(caller, "maps_may_leave_the_callers_own_ids_out") else {
+        return;
+    };
+    // Root inside is the first subordinate id outside; the caller's own
+    // ids are not mapped at all.
+    let range = format!("0:{start}:1000");
+    let maps = ["-u", range.as_str(), "-g", range.as_str()];
+    let facts = caller.facts(&maps);
+    assert_eq!(ids(&facts), (0, 0), "{facts}");
+    assert_eq!(
+        facts::id_map(&facts["uid_map"]),
+        [[0, u64::from(start), 1000]]
+    );
+    assert_eq!(
+        facts::id_map(&facts["gid_map"]),
+        [[0, u64::from(start), 1000]]
+    );
+    // The caller's host groups are dropped: none is mapped.
+    assert_eq!(facts["groups"], serde_json::json!([]), "{facts}");
+    // Files it makes in a writable bind belong to that host id; the bind's
+    // source is open to it, as a container engine's must be.
+    let share = caller.dir("share");
+    scratch::set_mode(&share, 0o777);
+    let bind = format!("{}:/share", share.display());
+    let mut args = maps.to_vec();
+    args.extend(["-B", &bind]);
+    caller
+        .run(
+            &args,
+            &["sh", "-c", "touch /share/made && mkdir /share/dir"],
+        )
+        .output()
+        .success();
+    for made in ["made", "dir"] {
+        let meta = fs::metadata(share.join(made)).expect("made inside");
+        assert_eq!((meta.uid(), meta.gid()), (start, start), "{made}");
+    }
+    // A bind beneath a directory closed to that id cannot be made: the
+    // error names the bind, the hint the host id the sandbox is built as.
+    caller.dir("closed");
+    caller.dir("closed/sub");
+    scratch::set_mode(&caller.path("closed"), 0o700);
+    let bind = format!("{}:/sub", caller.path("closed/sub").display());
+    let mut args = maps.to_vec();
+    args.extend(["-b", &bind]);
+    let outcome = caller.run(&args, &["true"]).output();
+    outcome.assert_setup_failure("closed/sub");
+    assert!(
+        outcome.stderr.contains(&format!(
+            "hint: the id maps leave your own ids out, so the sandbox is built as host uid {start}"
+        )),
+        "{outcome}"
+    );
 }
 
 /// A sandbox `/etc` of our own, bound over the host's: the names below

@@ -27,6 +27,7 @@ sandbox_tests![
     host_is_the_callers_network,
     pasta_configures_an_interface_like_the_hosts,
     pasta_forwards_no_port_unless_asked,
+    pasta_connects_a_sandbox_whose_maps_leave_the_caller_out,
     tcp_from_the_host_reaches_a_server_inside,
     tcp_from_inside_reaches_a_server_on_the_host,
     udp_from_inside_reaches_a_resolver_on_the_host,
@@ -146,6 +147,33 @@ fn pasta_configures_an_interface_like_the_hosts(caller: &Caller) {
             addresses.iter().any(|a| host_addresses.contains(a)),
             "{addresses:?} not among the host's {host_addresses:?}"
         );
+    });
+}
+
+/// pasta joins the sandbox's namespaces while its init, already a mapped
+/// user other than the caller, builds the root.
+fn pasta_connects_a_sandbox_whose_maps_leave_the_caller_out(caller: &Caller) {
+    with_pasta(caller, || {
+        let test = "pasta_connects_a_sandbox_whose_maps_leave_the_caller_out";
+        let Some((start, _)) = common::subordinate_ids(caller, test) else {
+            return;
+        };
+        let range = format!("0:{start}:1000");
+        let args = ["-u", &range, "-g", &range, "--network", "pasta"];
+        let outcome = caller
+            .run(&args, &["sh", "-c", "id -u; ip -j addr"])
+            .output();
+        let stdout = &outcome.success().stdout;
+        let (uid, json) = stdout.split_once('\n').expect("two outputs");
+        assert_eq!(uid, "0", "{outcome}");
+        let inside: Value = serde_json::from_str(json).expect("ip -j addr");
+        let up = inside
+            .as_array()
+            .expect("a list of interfaces")
+            .iter()
+            .filter(|i| i["ifname"] != "lo" && is_up(i))
+            .count();
+        assert_eq!(up, 1, "{outcome}");
     });
 }
 

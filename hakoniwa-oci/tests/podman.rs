@@ -8,6 +8,7 @@ mod bounded;
 mod engine;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
@@ -281,6 +282,21 @@ impl Drop for Podman {
     }
 }
 
+/// The first of uid 65534's subordinate ids (checked present before the
+/// rootless half runs).
+fn subordinate_start() -> u32 {
+    let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
+    subuid
+        .lines()
+        .find_map(|line| {
+            let rest = line
+                .strip_prefix("65534:")
+                .or_else(|| line.strip_prefix("nobody:"))?;
+            rest.split(':').next()?.parse().ok()
+        })
+        .expect("a subordinate range of uid 65534")
+}
+
 /// Why this machine cannot run `caller`'s half, if it cannot.
 fn unavailable(caller: Caller) -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
@@ -455,6 +471,38 @@ fn podman_runs_containers_with_hakoniwa_oci() {
         );
         assert_eq!(ran.stdout, "hi 65534:65534\n", "{podman:?}: {ran:?}");
         assert_eq!(ran.code, Some(0), "{podman:?}: {ran:?}");
+
+        // --uidmap/--gidmap that leave the runtime's own ids out: the
+        // container's root is an unprivileged host id (root: 100000;
+        // rootless: id 1 of podman's namespace, the first of uid 65534's
+        // subordinate ids), and what it writes in a volume is that id's.
+        let (written_to, host) = match podman.caller {
+            Caller::Root => ("100000", 100000),
+            Caller::Rootless => ("1", subordinate_start()),
+        };
+        let map = format!("0:{written_to}:65536");
+        let share = podman.dir.join("share");
+        fs::create_dir(&share).expect("create the volume");
+        chmod(&share, 0o777);
+        let volume = format!("{}:/share", share.display());
+        let ran = podman.run(
+            &["--uidmap", &map, "--gidmap", &map, "-v", &volume],
+            &[
+                "sh",
+                "-c",
+                "echo $(id -u):$(id -g); cat /proc/self/uid_map; touch /share/made",
+            ],
+        );
+        assert_eq!(ran.code, Some(0), "{podman:?}: {ran:?}");
+        // The map as written, in podman's namespace's ids.
+        let words: Vec<&str> = ran.stdout.split_whitespace().collect();
+        assert_eq!(
+            words,
+            ["0:0", "0", written_to, "65536"],
+            "{podman:?}: {ran:?}"
+        );
+        let made = fs::metadata(share.join("made")).expect("made in the volume");
+        assert_eq!((made.uid(), made.gid()), (host, host), "{podman:?}");
 
         // --read-only: the root refuses writes, /tmp (a tmpfs podman adds)
         // takes them.

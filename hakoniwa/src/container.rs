@@ -698,7 +698,12 @@ impl Container {
     /// Replaces the uid maps: each `(container_id, host_id, count)` maps
     /// `count` ids. Ranges beyond the caller's own uid are written by the
     /// setuid helper `newuidmap` from the caller's `/etc/subuid` ranges
-    /// (root writes them itself). The caller's own uid must be among them.
+    /// (root writes them itself). The caller's own uid may be left out
+    /// (root mapping `(0, 100000, 65536)`, so that the sandbox's root is an
+    /// unprivileged host uid): the sandbox's init then becomes, once the
+    /// maps are written, uid 0 inside if it is mapped, else the lowest
+    /// mapped uid, and so does the program unless [`user`](Self::user)
+    /// names another.
     pub fn uidmaps(&mut self, maps: &[(u32, u32, u32)]) -> &mut Self {
         self.uidmaps = maps.iter().map(|&map| IdMap::from(map)).collect();
         self

@@ -5,6 +5,13 @@
 //! setuid helpers `newuidmap`/`newgidmap` for subordinate ranges, before
 //! the child goes on (nothing inside may create a file or mount before its
 //! ids are mapped). The program switches to its user last, in `switch`.
+//!
+//! The maps need not hold the caller's own ids (root mapping `0:100000:65536`,
+//! as container engines do to keep a container's root off the host's).
+//! Init, which starts as the caller, then holds ids the namespace cannot
+//! show: every file it created would fail with `EOVERFLOW`. So once the
+//! maps are written it becomes a mapped user (see [`IdMapPlan::init_ids`]),
+//! with the same `switch` — it holds every capability of the namespace.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -102,9 +109,43 @@ impl IdMapPlan {
         unistd::geteuid().is_root() || matches!(self.gid.writer, Writer::Helper(_))
     }
 
-    /// The uid inside that the caller's uid maps to.
-    pub(crate) fn caller_uid(&self) -> u32 {
-        self.uid.caller_inside()
+    /// The uid inside that init runs as, and the program unless it
+    /// switches to another user.
+    pub(crate) fn init_uid(&self) -> u32 {
+        self.uid.init_id()
+    }
+
+    /// The ids init switches to once the maps are written, when the maps
+    /// leave the caller's uid or gid out; `None` when init stays who the
+    /// caller is. It drops the caller's supplementary groups (host groups
+    /// the namespace does not map, whose access would leak into the
+    /// sandbox) where `setgroups` is allowed, which it always is for a
+    /// caller that may map ids other than its own.
+    pub(crate) fn init_ids(&self) -> Option<Switch> {
+        if self.uid.maps_caller() && self.gid.maps_caller() {
+            return None;
+        }
+        Some(Switch {
+            uid: Uid::from_raw(self.uid.init_id()),
+            gid: Gid::from_raw(self.gid.init_id()),
+            groups: self.setgroups_allowed().then(Vec::new),
+        })
+    }
+
+    /// The host uid and gid init builds the sandbox as, when the maps
+    /// leave the caller out.
+    pub(crate) fn init_host_ids(&self) -> Option<(u32, u32)> {
+        let ids = self.init_ids()?;
+        let host = |plan: &MapPlan, id: u32| {
+            plan.maps
+                .iter()
+                .find(|map| map.holds(id))
+                .map(|map| map.host_id + (id - map.container_id))
+        };
+        Some((
+            host(&self.uid, ids.uid.as_raw())?,
+            host(&self.gid, ids.gid.as_raw())?,
+        ))
     }
 
     /// Whether the uid inside is mapped.
@@ -158,11 +199,6 @@ impl MapPlan {
                 }
             }
         }
-        if !maps.iter().any(|map| map.to_container(caller).is_some()) {
-            return Err(invalid(format!(
-                "the caller's own id {caller} must be mapped (the sandbox's init runs as it)"
-            )));
-        }
         let only_self = matches!(maps.as_slice(), [map] if map.host_id == caller && map.count == 1);
         let writer = if only_self || unistd::geteuid().is_root() {
             Writer::Direct
@@ -173,12 +209,12 @@ impl MapPlan {
         Ok(Self { kind, maps, writer })
     }
 
-    fn caller_inside(&self) -> u32 {
-        let caller = self.kind.caller();
-        self.maps
-            .iter()
-            .find_map(|map| map.to_container(caller))
-            .unwrap_or(caller)
+    fn maps_caller(&self) -> bool {
+        caller_inside(self.kind, &self.maps).is_some()
+    }
+
+    fn init_id(&self) -> u32 {
+        init_id(self.kind, &self.maps)
     }
 
     fn write(&self, pid: Pid) -> Result<()> {
@@ -187,6 +223,67 @@ impl MapPlan {
             Writer::Helper(helper) => run_helper(helper, self.kind, pid, &self.maps),
         }
     }
+}
+
+/// The id inside that the caller's id maps to, if `maps` hold it.
+fn caller_inside(kind: Kind, maps: &[IdMap]) -> Option<u32> {
+    let caller = kind.caller();
+    maps.iter().find_map(|map| map.to_container(caller))
+}
+
+/// The id init has inside: the caller's, as mapped; else 0, the
+/// namespace's root, as container engines run there; else the lowest
+/// mapped id.
+fn init_id(kind: Kind, maps: &[IdMap]) -> u32 {
+    let lowest = || maps.iter().map(|map| map.container_id).min();
+    caller_inside(kind, maps)
+        .or_else(|| maps.iter().any(|map| map.holds(0)).then_some(0))
+        .or_else(lowest)
+        .unwrap_or(0)
+}
+
+/// What init becomes when it joins the user namespace of process `pid`
+/// (`Container::enter`) whose maps leave the caller out: the same rule as
+/// for a new one ([`IdMapPlan::init_ids`]), with the maps read from
+/// `/proc/PID/uid_map` and `gid_map` (as the caller's namespace sees them),
+/// and the supplementary groups dropped where that namespace allows
+/// `setgroups`.
+pub(crate) fn entered_init_ids(pid: u32) -> Result<Option<Switch>> {
+    let read = |name: &str| {
+        let file = format!("/proc/{pid}/{name}");
+        fs::read_to_string(&file).map_err(|source| Error::IdMap {
+            file,
+            map: String::new(),
+            source,
+        })
+    };
+    let uids = parse_proc_map(&read("uid_map")?);
+    let gids = parse_proc_map(&read("gid_map")?);
+    if caller_inside(Kind::Uid, &uids).is_some() && caller_inside(Kind::Gid, &gids).is_some() {
+        return Ok(None);
+    }
+    let setgroups_allowed = read("setgroups")?.trim() == "allow";
+    Ok(Some(Switch {
+        uid: Uid::from_raw(init_id(Kind::Uid, &uids)),
+        gid: Gid::from_raw(init_id(Kind::Gid, &gids)),
+        groups: setgroups_allowed.then(Vec::new),
+    }))
+}
+
+/// The ranges of a `/proc/PID/uid_map` or `gid_map`: `inside outside count`
+/// a line.
+fn parse_proc_map(text: &str) -> Vec<IdMap> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(str::parse::<u32>);
+            let (Some(Ok(inside)), Some(Ok(outside)), Some(Ok(count))) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return None;
+            };
+            Some(IdMap::from((inside, outside, count)))
+        })
+        .collect()
 }
 
 fn write_proc(pid: Pid, name: &str, content: &str) -> Result<()> {
@@ -412,23 +509,61 @@ mod tests {
     fn no_map_means_the_caller_as_itself() {
         let plan = IdMapPlan::new(&[], &[]).unwrap();
         let uid = unistd::getuid().as_raw();
-        assert_eq!(plan.caller_uid(), uid);
+        assert_eq!(plan.init_uid(), uid);
+        assert!(plan.init_ids().is_none());
         assert_eq!(format_map(&plan.uid.maps), format!("{uid} {uid} 1\n"));
     }
 
     #[test]
-    fn overlapping_empty_and_unmapped_caller_are_refused() {
+    fn overlapping_empty_and_too_long_ranges_are_refused() {
         let uid = unistd::getuid().as_raw();
         let bad = [
             vec![IdMap::from((0, uid, 1)), IdMap::from((0, 200000, 10))],
             vec![IdMap::from((0, uid, 0))],
-            vec![IdMap::from((0, uid.wrapping_add(7), 1))],
             vec![IdMap::from((u32::MAX, uid, 2))],
         ];
         for maps in bad {
             let err = MapPlan::new(Kind::Uid, &maps).unwrap_err();
             assert!(matches!(err, Error::InvalidIdMap { .. }), "{maps:?}: {err}");
         }
+    }
+
+    /// A plan as root would write it: no check of subordinate ranges.
+    fn direct(kind: Kind, maps: &[(u32, u32, u32)]) -> MapPlan {
+        MapPlan {
+            kind,
+            maps: maps.iter().copied().map(IdMap::from).collect(),
+            writer: Writer::Direct,
+        }
+    }
+
+    #[test]
+    fn init_is_the_caller_as_mapped_else_root_else_the_lowest_id() {
+        let uid = unistd::getuid().as_raw();
+        let other = uid.wrapping_add(100000);
+        let cases = [
+            (vec![(5, uid, 1), (0, other, 5)], 5),
+            (vec![(1000, other, 10), (0, other + 10, 1000)], 0),
+            (vec![(2000, other, 10), (1000, other + 10, 10)], 1000),
+        ];
+        for (maps, init) in cases {
+            assert_eq!(direct(Kind::Uid, &maps).init_id(), init, "{maps:?}");
+        }
+        let plan = IdMapPlan {
+            uid: direct(Kind::Uid, &[(0, other, 65536)]),
+            gid: direct(Kind::Gid, &[(0, unistd::getgid().as_raw(), 1)]),
+        };
+        let ids = plan.init_ids().expect("the caller's uid is not mapped");
+        assert_eq!((ids.uid.as_raw(), ids.gid.as_raw()), (0, 0));
+        let gid = unistd::getgid().as_raw();
+        assert_eq!(plan.init_host_ids(), Some((other, gid)));
+    }
+
+    #[test]
+    fn proc_maps_are_read_a_range_a_line() {
+        let text = "         0     100000      65536\n      1000       1000          1\n";
+        let maps = parse_proc_map(text);
+        assert_eq!(format_map(&maps), "0 100000 65536\n1000 1000 1\n");
     }
 
     #[test]

@@ -999,3 +999,96 @@ fn a_terminal_without_a_ptmx_inside_fails_closed() {
         );
     });
 }
+
+/// A range of host ids the caller may map other than its own: any for
+/// root, a subordinate range (through newuidmap) for anyone else; `None`,
+/// with the reason printed, when there is none.
+fn foreign_ids(test: &str) -> Option<u32> {
+    if nix::unistd::geteuid().is_root() {
+        return Some(100000);
+    }
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .unwrap_or_default();
+    let start_in = |file: &str| -> Option<u32> {
+        std::fs::read_to_string(file)
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                let owner = fields.next()?;
+                let start = fields.next()?.parse().ok()?;
+                let count: u32 = fields.next()?.parse().ok()?;
+                (count >= 1000 && (owner == name || owner == uid.to_string())).then_some(start)
+            })
+    };
+    let helpers = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"];
+    let reason = match (start_in("/etc/subuid"), start_in("/etc/subgid")) {
+        _ if !helpers.iter().all(|helper| std::path::Path::new(helper).exists()) => {
+            "newuidmap/newgidmap not installed (apt install uidmap; .ci/run does)".to_string()
+        }
+        (Some(uids), Some(gids)) if uids == gids => return Some(uids),
+        _ => format!("uid {uid} has no same range of 1000 ids in /etc/subuid and /etc/subgid (.ci/run adds one)"),
+    };
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {reason}");
+    None
+}
+
+#[test]
+fn maps_that_leave_the_caller_out_make_it_a_mapped_root() {
+    both_ways(
+        "maps_that_leave_the_caller_out_make_it_a_mapped_root",
+        || {
+            let Some(start) = foreign_ids("maps_that_leave_the_caller_out_make_it_a_mapped_root")
+            else {
+                return;
+            };
+            let share = TempDir::new();
+            std::fs::set_permissions(&share.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+            let mut container = container();
+            container
+                .uidmaps(&[(0, start, 1000)])
+                .gidmaps(&[(0, start, 1000)])
+                .bindmount_rw(share.0.to_str().unwrap(), "/share")
+                .unshare(Namespace::Uts)
+                .hostname("mapped");
+            // Held, it is built (its files made as the mapped root) and can be
+            // entered, the entering program becoming that root too.
+            let mut child = container
+                .command("sh")
+                .args([
+                    "-c",
+                    "id -u; id -g; cat /proc/self/uid_map; touch /share/made",
+                ])
+                .stdout(Stdio::piped())
+                .spawn_held()
+                .unwrap();
+            let mut entering = Container::empty();
+            entering.enter(child.program_id().unwrap());
+            let entered = entering
+                .command("sh")
+                .args(["-c", "hostname; id -u; id -g"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&entered.stdout),
+                "mapped\n0\n0\n",
+                "{entered:?}"
+            );
+            child.start().unwrap();
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(output.status.kind, ExitKind::Exited(0), "{output:?}");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let words: Vec<&str> = stdout.split_whitespace().collect();
+            let start_text = start.to_string();
+            assert_eq!(words, ["0", "0", "0", &start_text, "1000"], "{output:?}");
+            let made = std::fs::metadata(share.0.join("made")).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!((made.uid(), made.gid()), (start, start));
+        },
+    );
+}

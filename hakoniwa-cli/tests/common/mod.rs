@@ -241,6 +241,56 @@ impl Caller {
     }
 }
 
+/// The caller's first range in `/etc/subuid`, if it has one.
+fn subordinate_range(caller: &Caller) -> Option<(u32, u32)> {
+    let name = if caller.is_root() {
+        "root".to_string()
+    } else {
+        caller.uid().to_string()
+    };
+    let text = fs::read_to_string("/etc/subuid").ok()?;
+    let gids = fs::read_to_string("/etc/subgid").ok()?;
+    let find = |text: &str| {
+        text.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let owner = fields.next()?;
+            let owned = owner == name || (owner == "nobody" && caller.uid() == UNPRIVILEGED_ID);
+            let start = fields.next()?.parse().ok()?;
+            let count = fields.next()?.parse().ok()?;
+            owned.then_some((start, count))
+        })
+    };
+    let range = find(&text)?;
+    find(&gids).filter(|gid_range| *gid_range == range)
+}
+
+pub fn newuidmap_installed() -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v newuidmap && command -v newgidmap"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// The caller's first subordinate range, `(start, count)`, the same in
+/// `/etc/subuid` and `/etc/subgid`, with newuidmap installed; `None`, with
+/// the reason printed, when `test` cannot map one.
+pub fn subordinate_ids(caller: &Caller, test: &str) -> Option<(u32, u32)> {
+    if !newuidmap_installed() {
+        skipped!(
+            "skipped: {test}: newuidmap/newgidmap not installed (apt install uidmap; .ci/run does)"
+        );
+        return None;
+    }
+    let range = subordinate_range(caller);
+    if range.is_none() {
+        skipped!(
+            "skipped: {test}: uid {} has no matching entries in /etc/subuid and /etc/subgid (.ci/run adds them)",
+            caller.uid()
+        );
+    }
+    range
+}
+
 fn setpriv_works() -> bool {
     Command::new("setpriv")
         .arg("--version")

@@ -25,7 +25,7 @@ use crate::container::{Container, Namespace, Rlimit, Runctl, Seccomp};
 use crate::diagnose::{self, FailedStep};
 use crate::enter::{self, EnterPlan};
 use crate::error::{Error, Result};
-use crate::idmap::{IdMapPlan, Switch};
+use crate::idmap::{self, IdMapPlan, Switch};
 use crate::landlock::plan::LandlockPlan;
 use crate::landlock::{self, Enforcement};
 use crate::network::pasta::PastaPlan;
@@ -53,6 +53,9 @@ pub(crate) struct Plan {
     pub namespaces: Vec<Namespace>,
     /// Maps to write from the caller; `None` without a user namespace.
     pub id_maps: Option<IdMapPlan>,
+    /// The mapped user init becomes once the maps are written, when they
+    /// leave the caller's ids out.
+    pub init_ids: Option<Switch>,
     /// Steps that build the root (step 0 mounts the root itself); `None`
     /// without a mount namespace.
     pub mount_steps: Option<Vec<Step>>,
@@ -212,10 +215,18 @@ impl Plan {
         ) {
             mounts::add_console(steps)?;
         }
-        let program_uid = match (&switch, &id_maps) {
-            (Some(switch), _) => switch.uid.as_raw(),
-            (None, Some(maps)) => maps.caller_uid(),
-            (None, None) => nix::unistd::getuid().as_raw(),
+        // Maps that leave the caller out: init becomes a mapped user, in a
+        // new user namespace or in one it enters.
+        let init_ids = match (&id_maps, container.enter) {
+            (Some(maps), _) => maps.init_ids(),
+            (None, Some(pid)) if joins_user_namespace => idmap::entered_init_ids(pid)?,
+            (None, _) => None,
+        };
+        let program_uid = match (&switch, &init_ids, &id_maps) {
+            (Some(switch), _, _) => switch.uid.as_raw(),
+            (None, Some(ids), _) => ids.uid.as_raw(),
+            (None, None, Some(maps)) => maps.init_uid(),
+            (None, None, None) => nix::unistd::getuid().as_raw(),
         };
         let capabilities = caps::program_capabilities(
             program_uid,
@@ -282,6 +293,7 @@ impl Plan {
         Ok(Self {
             clone_flags,
             namespaces,
+            init_ids,
             id_maps,
             mount_steps,
             leftovers,
@@ -352,6 +364,15 @@ impl Plan {
         lines.push((Info, format!("namespaces: {}", names.join(" "))));
         if let Some(maps) = &self.id_maps {
             lines.push((Info, maps.to_string()));
+        }
+        if let Some(ids) = &self.init_ids {
+            lines.push((
+                Info,
+                format!(
+                    "init: uid {}, gid {} (the maps leave the caller's ids out)",
+                    ids.uid, ids.gid
+                ),
+            ));
         }
         for step in self.mount_steps.iter().flatten() {
             let level = match step.kind {
@@ -613,6 +634,10 @@ pub(crate) struct Descriptions {
     current_dir: String,
     /// What joining namespaces is, if the plan does.
     enter: Option<String>,
+    /// Whom init becomes when the maps leave the caller out.
+    init_user: String,
+    /// The host uid and gid the root is then built as, for hints.
+    built_as: Option<(u32, u32)>,
 }
 
 impl Plan {
@@ -647,6 +672,14 @@ impl Plan {
             candidates: self.exec.candidates.iter().map(lossy).collect(),
             current_dir: lossy(&self.exec.current_dir),
             enter: self.enter.as_ref().map(|enter| enter.what().to_string()),
+            init_user: match &self.init_ids {
+                Some(ids) => format!(
+                    "become uid {} gid {} of the sandbox (the id maps leave the caller's ids out)",
+                    ids.uid, ids.gid
+                ),
+                None => "become a user of the sandbox".to_string(),
+            },
+            built_as: self.id_maps.as_ref().and_then(IdMapPlan::init_host_ids),
         }
     }
 }
@@ -694,6 +727,7 @@ impl Descriptions {
             }
             Stage::Capabilities => "set the program's capabilities".to_string(),
             Stage::User => "switch to the program's user".to_string(),
+            Stage::InitUser => self.init_user.clone(),
             Stage::NoNewPrivs => "set no_new_privs".to_string(),
             Stage::Landlock => self
                 .landlock_steps
@@ -732,7 +766,22 @@ impl Descriptions {
             Stage::MountPropagation | Stage::StagingRoot | Stage::MountStep => FailedStep::Mount,
             _ => FailedStep::Other,
         };
-        SetupError::new(step, errno, program).with_hint(diagnose::setup_hint(failed, errno))
+        let hint =
+            diagnose::setup_hint(failed, errno).or_else(|| self.built_as_hint(failed, errno));
+        SetupError::new(step, errno, program).with_hint(hint)
+    }
+
+    /// A mount refused with `EACCES` while the root is built as a host id
+    /// that is not the caller's: a directory on the way is closed to it.
+    fn built_as_hint(&self, failed: FailedStep, errno: i32) -> Option<String> {
+        let (uid, gid) = self.built_as?;
+        (failed != FailedStep::Other && errno == libc::EACCES).then(|| {
+            format!(
+                "the id maps leave your own ids out, so the sandbox is built as host uid {uid} \
+                 gid {gid}: every directory on the way to a bound path must be searchable by it \
+                 (chmod o+x), or map your own id too"
+            )
+        })
     }
 }
 

@@ -72,11 +72,13 @@ pub(crate) enum Stage {
     WaitForStart,
     /// Making the program's terminal and handing its master to the caller.
     Terminal,
+    /// Init becoming a mapped user (the maps leave the caller out).
+    InitUser,
 }
 
 impl Stage {
     fn from_u32(value: u32) -> Option<Self> {
-        const ALL: [Stage; 27] = [
+        const ALL: [Stage; 28] = [
             Stage::WaitForIdMaps,
             Stage::InitProcess,
             Stage::Stdio,
@@ -104,6 +106,7 @@ impl Stage {
             Stage::Enter,
             Stage::WaitForStart,
             Stage::Terminal,
+            Stage::InitUser,
         ];
         ALL.into_iter().find(|stage| *stage as u32 == value)
     }

@@ -22,6 +22,7 @@ use nix::sys::stat::{self, Mode};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::{self, Pid};
 
+use crate::idmap;
 use crate::metrics::{ProcPidStatus, Rusage};
 use crate::plan::Plan;
 use crate::rootfs;
@@ -96,6 +97,14 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     //    init did not wait for it).
     if caller_is_gone(channel) {
         return Err((Stage::WaitForIdMaps, 0, Errno::EPIPE));
+    }
+    //    Maps that leave the caller out: become a mapped user before
+    //    anything creates a file (whose owner must be mapped). A change of
+    //    ids makes a process undumpable; init stays reachable through
+    //    /proc until step 6, for pasta.
+    if let Some(ids) = &plan.init_ids {
+        idmap::switch(ids).map_err(at(Stage::InitUser))?;
+        prctl::set_dumpable(true).map_err(at(Stage::InitUser))?;
     }
     // 5. The root, with modes exactly as planned; the program gets the
     //    caller's umask back.
