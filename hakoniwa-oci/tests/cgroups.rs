@@ -25,7 +25,10 @@ fn counting_bundle(name: &str, caller: Caller, resources: Value) -> Bundle {
     let out = bundle.dir.join("out");
     fs::create_dir(&out).expect("create out");
     fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).expect("chmod");
-    let script = "i=0; while :; do i=$((i+1)); echo $i > /out/count; sleep 0.02; done";
+    // Renamed into place, so that a reader (or a freeze) never meets a
+    // half-written count.
+    let script =
+        "i=0; while :; do i=$((i+1)); echo $i > /out/next; mv /out/next /out/count; sleep 0.02; done";
     let mut config = bundle.config(&["sh", "-c", script]);
     config["mounts"]
         .as_array_mut()
@@ -260,7 +263,7 @@ fn update_changes_the_limits_of_a_running_container() {
         // The program sees it: init and its shell are two, so the shell's
         // next `sleep` cannot be started, and the shell gives up (dash
         // exits 2 when it cannot fork).
-        assert!(count(&bundle) > 0);
+        wait_for_count_above(&bundle, 0);
         let updated = bundle.oci(&["update", "--pids-limit", "2", "box"]);
         assert_eq!(updated.code, Some(0), "{caller:?}: {updated:?}");
         let state = bundle.wait_for_state("box", "an exit code", |s| {

@@ -90,11 +90,12 @@ impl Podman {
         }
         chmod(&dir.join("xdg"), 0o700);
         chmod(&dir.join("bin"), 0o755);
-        fs::copy(
-            env!("CARGO_BIN_EXE_hakoniwa-oci"),
-            dir.join("bin/hakoniwa-oci"),
-        )
-        .expect("copy hakoniwa-oci");
+        // A hard link where it can be: a copy is open for writing while
+        // other test threads fork, and executing it then fails (ETXTBSY).
+        let runtime = dir.join("bin/hakoniwa-oci");
+        if fs::hard_link(env!("CARGO_BIN_EXE_hakoniwa-oci"), &runtime).is_err() {
+            fs::copy(env!("CARGO_BIN_EXE_hakoniwa-oci"), &runtime).expect("copy hakoniwa-oci");
+        }
         // Root here lacks CAP_SYS_RESOURCE: podman's default nofile limit
         // (1048576) is above the hard limit, with any runtime. The cgroup
         // manager is cgroupfs: there is no systemd to ask. Events go to a

@@ -75,12 +75,18 @@ impl Bundle {
         fs::create_dir(&state).expect("create the state root");
         if caller == Caller::Nobody {
             std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).expect("chown");
-            // A copy the unprivileged user can reach (the target dir may
-            // not be).
+            // A hard link (or else a copy) the unprivileged user can reach
+            // (the target dir may not be). A link is never open for
+            // writing, which a copy is while other test threads fork: one
+            // of their children could hold it so when it is executed
+            // (ETXTBSY).
             let staged = dir.join("bin");
             fs::create_dir(&staged).expect("create the staging dir");
             fs::set_permissions(&staged, fs::Permissions::from_mode(0o755)).expect("chmod");
-            fs::copy(binary(), staged.join("hakoniwa-oci")).expect("copy hakoniwa-oci");
+            let runtime = staged.join("hakoniwa-oci");
+            if fs::hard_link(binary(), &runtime).is_err() {
+                fs::copy(binary(), &runtime).expect("copy hakoniwa-oci");
+            }
         }
         let bundle = Bundle {
             dir,
