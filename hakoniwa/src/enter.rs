@@ -7,9 +7,10 @@
 //! clone; init joins them first of all ([`EnterPlan::join`]), before its
 //! descriptors are closed. The user
 //! namespace goes first: it gives the capabilities the other joins need.
-//! Joining a pid namespace places init's children, not init, in it; and
-//! joining the mount namespace sets the root and working directory to the
-//! sandbox's.
+//! Joining a pid namespace places init's children, not init, in it (by
+//! path, the program's process then builds the root, to mount a /proc of
+//! that namespace); and joining the mount namespace sets the root and
+//! working directory to the sandbox's.
 
 use std::fs::{self, File, Metadata};
 use std::io;
