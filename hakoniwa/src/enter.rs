@@ -65,11 +65,17 @@ pub(crate) struct EnterPlan {
 
 impl EnterPlan {
     /// Caller side: opens `/proc/PID/ns/*`, keeping those the caller is not
-    /// already in (joining one's own user namespace is refused).
+    /// already in (joining one's own user namespace is refused). The pid
+    /// namespace is the one PID's children go to (`pid_for_children`): a
+    /// sandbox's init's own when it is pid 1 of it, and the joined one when
+    /// its init stays outside a pid namespace joined by path.
     pub(crate) fn new(pid: u32) -> Result<Self> {
         let mut namespaces = Vec::new();
         for namespace in NAMESPACES {
-            let name = namespace.proc_name();
+            let name = match namespace {
+                Namespace::Pid => "pid_for_children",
+                _ => namespace.proc_name(),
+            };
             let failed = |source| Error::EnterNamespace {
                 pid,
                 namespace: name,

@@ -962,6 +962,19 @@ fn a_sandbox_joins_a_pid_namespace_by_path() {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // Entering the sandbox through its init (outside the namespace)
+        // puts the entering program in the namespace too.
+        let entered = Container::empty()
+            .enter(child.id())
+            .command("readlink")
+            .arg("/proc/self/ns/pid")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&entered.stdout).trim_end(),
+            std::fs::read_link(&path).unwrap().to_string_lossy(),
+            "{entered:?}"
+        );
         // Ending the sandbox ends the program and what it started, and only
         // those: the namespace's pid 1 lives on.
         child.kill().unwrap();
