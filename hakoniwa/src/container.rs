@@ -623,7 +623,9 @@ impl Container {
 
     /// Joins the namespace at `path` (a `/proc/PID/ns/*` file, or a bind
     /// mount of one, such as `/run/netns/NAME`) instead of creating one:
-    /// the network, ipc, uts, cgroup or pid namespace of a pod, say. The
+    /// the network, ipc, uts, cgroup or pid namespace of a pod, say, or a
+    /// mount namespace (whose root is then the sandbox's: it may have no
+    /// mounts or root directory of its own). Not a user namespace. The
     /// others the container asks for are new as usual. Joining needs the
     /// capabilities of the namespace's owner (root, for the host's), which
     /// a sandbox that has its own user namespace no longer holds.

@@ -94,11 +94,15 @@ impl EnterPlan {
     }
 
     /// Caller side: opens the namespace files at the given paths (a
-    /// `/proc/PID/ns/*` file, or a bind mount of one).
+    /// `/proc/PID/ns/*` file, or a bind mount of one), to be joined in the
+    /// order of [`NAMESPACES`]: a mount namespace last.
     pub(crate) fn paths(joins: &[(Namespace, PathBuf)]) -> Result<Self> {
         let mut namespaces = Vec::new();
         let mut named = Vec::new();
-        for (namespace, path) in joins {
+        let ordered = NAMESPACES
+            .iter()
+            .flat_map(|kind| joins.iter().filter(move |(namespace, _)| namespace == kind));
+        for (namespace, path) in ordered {
             let file = File::open(path).map_err(|source| Error::JoinNamespace {
                 namespace: *namespace,
                 path: path.clone(),

@@ -998,3 +998,60 @@ fn a_sandbox_joins_a_pid_namespace_by_path() {
         holder.wait().unwrap();
     });
 }
+
+#[test]
+fn a_sandbox_joins_a_mount_namespace_by_path() {
+    both_ways("a_sandbox_joins_a_mount_namespace_by_path", || {
+        // A mount namespace with a tmpfs on /mnt holding a mark, which the
+        // caller's own does not have.
+        let dir = TempDir::new();
+        let ready = dir.0.join("ready");
+        let root = nix::unistd::geteuid().is_root();
+        let mut unshare = process::Command::new("unshare");
+        if !root {
+            unshare.arg("--map-root-user");
+        }
+        let mut holder = unshare
+            .args(["--mount", "sh", "-c"])
+            .arg("mount -t tmpfs none /mnt && echo joined > /mnt/mark && touch \"$1\" && exec sleep 60")
+            .arg("sh")
+            .arg(&ready)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let path = format!("/proc/{}/ns/mnt", holder.id());
+
+        // Its root is the joined namespace's: no mounts of the sandbox's own.
+        let mut building = container();
+        building
+            .share(Namespace::Mount)
+            .join(Namespace::Mount, &path);
+        let error = building.command("true").status().unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "cannot join the mount namespace by path: the root is the joined namespace's"
+            ),
+            "{error}"
+        );
+
+        let mut joining = Container::empty();
+        joining.join(Namespace::Mount, &path);
+        let output = joining.command("cat").arg("/mnt/mark").output().unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        if root {
+            assert!(output.status.success(), "{output:?}");
+            assert_eq!(output.stdout, b"joined\n");
+        } else {
+            // Joining takes CAP_SYS_ADMIN in the caller's own user
+            // namespace, which uid 65534 does not hold there.
+            let error = output.status.setup_error().expect("a setup failure");
+            assert_eq!(error.step(), format!("join the mount namespace at {path}"));
+            assert_eq!(error.error().raw_os_error(), Some(libc_eperm()));
+        }
+    });
+}

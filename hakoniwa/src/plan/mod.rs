@@ -441,20 +441,24 @@ fn enter_plan(container: &Container, pid: u32) -> Result<EnterPlan> {
 }
 
 /// The namespaces to join by path: those a sandbox can take as they are.
-/// Not a mount namespace (the root is built in the sandbox's own) or a
-/// user namespace (the id maps are written into the sandbox's own). A pid
-/// namespace (a pod's) only with a cgroup of the sandbox's own: init stays
-/// outside it, so the program is not its pid 1 and what the program
-/// starts is not init's to end — the cgroup is what tells the sandbox's
-/// processes from the namespace's others, and what ends them.
+/// Not a user namespace (the id maps are written into the sandbox's own).
+/// A mount namespace only with no root of the sandbox's own to build: its
+/// root is the joined namespace's. A pid namespace (a pod's) only with a
+/// cgroup of the sandbox's own: init stays outside it, so the program is
+/// not its pid 1 and what the program starts is not init's to end — the
+/// cgroup is what tells the sandbox's processes from the namespace's
+/// others, and what ends them.
 fn join_plan(container: &Container) -> Result<EnterPlan> {
     for (namespace, _) in &container.joins {
         let reason = match namespace {
-            Namespace::Mount | Namespace::User => {
-                Some("only network, ipc, uts, cgroup and pid namespaces can be joined")
+            Namespace::User => {
+                Some("only network, ipc, uts, cgroup, pid and mount namespaces can be joined")
             }
             _ if container.namespaces.contains(namespace) => {
                 Some("the container also asks for a new one")
+            }
+            Namespace::Mount if !container.mounts.is_empty() || container.rootdir.is_some() => {
+                Some("the root is the joined namespace's: the container can have no mounts or root directory of its own")
             }
             Namespace::Pid if container.cgroup.is_none() => Some(
                 "the sandbox needs a cgroup of its own (Container::cgroup), which ends its processes without the namespace's others",
