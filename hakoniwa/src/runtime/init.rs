@@ -99,7 +99,7 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     }
     // 5. The root, with modes exactly as planned; the program gets the
     //    caller's umask back. In a pid namespace joined by path the
-    //    program's process builds it instead (see `program::build_root`).
+    //    program's process builds it instead (see `program::prepare`).
     let umask = stat::umask(Mode::empty());
     if !plan.root_by_program {
         build_root(plan)?;
