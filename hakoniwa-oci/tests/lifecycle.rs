@@ -815,9 +815,13 @@ fn a_second_container_joins_the_first_ones_pid_namespace_like_a_pod() {
             assert_eq!(sleeps.code, Some(0), "{caller:?}: {sleeps:?}");
 
             // A running member: `exec` in it lands in the pod's namespace
-            // too, and `kill` ends it, not the pod.
+            // too; `kill --all` reaches a process its program orphaned,
+            // which the pod's pid 1 adopted (the program ignores TERM);
+            // and `kill` ends it, not the pod.
+            let script = "( (trap 'echo got TERM > /tmp/mark; exit' TERM; touch /tmp/ready; \
+                          while :; do sleep 0.05; done) & ); trap '' TERM; sleep 60";
             let mut config = config.clone();
-            config["process"]["args"] = json!(["sleep", "60"]);
+            config["process"]["args"] = json!(["sh", "-c", script]);
             app.write_config(&config);
             assert_eq!(
                 app.oci(&["create", "--bundle", "{bundle}", "member"]).code,
@@ -831,6 +835,24 @@ fn a_second_container_joins_the_first_ones_pid_namespace_like_a_pod() {
                 theirs.to_string_lossy(),
                 "{execed:?}"
             );
+            let ready = app.oci(&[
+                "exec",
+                "member",
+                "sh",
+                "-c",
+                "until test -e /tmp/ready; do sleep 0.02; done",
+            ]);
+            assert_eq!(ready.code, Some(0), "{ready:?}");
+            assert_eq!(app.oci(&["kill", "--all", "member", "TERM"]).code, Some(0));
+            let mark = app.oci(&[
+                "exec",
+                "member",
+                "sh",
+                "-c",
+                "until cat /tmp/mark 2>/dev/null; do sleep 0.02; done",
+            ]);
+            assert_eq!(mark.stdout, "got TERM\n", "{mark:?}");
+            assert_eq!(app.state("member")["status"], "running");
             assert_eq!(app.oci(&["kill", "member", "KILL"]).code, Some(0));
             app.wait_for_state("member", "stopped", |s| s["status"] == "stopped");
             assert_eq!(pause.state("pause")["status"], "running");
