@@ -764,10 +764,8 @@ fn a_second_container_joins_the_first_ones_pid_namespace_like_a_pod() {
         // The pod's first container, a pid namespace of its own: its init
         // is pid 1 there, its program pid 2.
         let pause = Bundle::new("pod-pause", caller, &["sleep", "60"]);
-        assert_eq!(
-            pause.oci(&["create", "--bundle", "{bundle}", "pause"]).code,
-            Some(0)
-        );
+        let created = pause.oci(&["create", "--bundle", "{bundle}", "pause"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
         assert_eq!(pause.oci(&["start", "pause"]).code, Some(0));
         let init = pause.state("pause")["pid"].as_u64().expect("a pid");
         let path = format!("/proc/{init}/ns/pid");
