@@ -10,10 +10,12 @@ use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 use crate::error::SpecError;
 use crate::spec::Linux;
 
-/// Gives the container a cgroup when `linux.resources` sets a limit or
-/// `linux.cgroupsPath` names one: always freezable, for `pause`. Without
-/// either, the container has no cgroup of its own (and cannot be paused).
-pub fn lower(container: &mut Container, linux: &Linux) -> Result<(), SpecError> {
+/// Gives the container a cgroup when `linux.resources` sets a limit,
+/// `linux.cgroupsPath` names one, or `needed` (a pid namespace joined by
+/// path, which the library only joins with one): always freezable, for
+/// `pause`. Otherwise the container has no cgroup of its own (and cannot
+/// be paused).
+pub fn lower(container: &mut Container, linux: &Linux, needed: bool) -> Result<(), SpecError> {
     let limits = match linux.resources() {
         Some(resources) => limits(resources)?,
         None => None,
@@ -28,7 +30,7 @@ pub fn lower(container: &mut Container, linux: &Linux) -> Result<(), SpecError> 
             Some(cgroup_path(text)?)
         }
     };
-    if limits.is_none() && path.is_none() {
+    if limits.is_none() && path.is_none() && !needed {
         return Ok(());
     }
     let mut cgroup = limits.unwrap_or_default();

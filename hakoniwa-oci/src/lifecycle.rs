@@ -597,13 +597,14 @@ pub fn state(root: &Root, id: &str) -> Result<String> {
 }
 
 /// `ps ID`: the host pids of a running container's processes (its init
-/// and every descendant); none while created or once stopped.
+/// and every descendant, and in a pod's pid namespace those its program
+/// orphaned); none while created or once stopped.
 pub fn ps(root: &Root, id: &str) -> Result<Vec<u32>> {
     let state = root.container(id)?.load()?;
     Ok(match (state.status, state.pid) {
         (Status::Running | Status::Paused, Some(init)) => {
             let mut pids = vec![init];
-            pids.extend(processes::descendants(init));
+            pids.extend(processes::members(init, state.hakoniwa.cgroup.as_ref()));
             pids
         }
         _ => Vec::new(),

@@ -101,7 +101,12 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Program, SpecError> {
         for (key, value) in sysctl {
             container.sysctl(key, value);
         }
-        cgroups::lower(&mut container, linux)?;
+        // In a pod's pid namespace, the container's cgroup is what ends
+        // its processes and not the pod's others: it has one always.
+        let joins_pid = namespace_list(Some(linux))
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some());
+        cgroups::lower(&mut container, linux, joins_pid)?;
         devices::lower(&mut container, items(linux.devices()), items(spec.mounts()))?;
     }
     process_command(container, process, linux)
@@ -238,7 +243,7 @@ fn unsupported_linux(linux: &Linux) -> Result<(), SpecError> {
 }
 
 /// `linux.namespaces`: a new instance of each one listed, or, with a
-/// `path`, that one joined (network, ipc, uts and cgroup: a pod's, or
+/// `path`, that one joined (network, ipc, uts, cgroup and pid: a pod's, or
 /// podman's network namespace).
 fn namespaces(container: &mut Container, linux: Option<&Linux>) -> Result<(), SpecError> {
     for (index, namespace) in namespace_list(linux).iter().enumerate() {
@@ -264,14 +269,18 @@ fn namespaces(container: &mut Container, linux: Option<&Linux>) -> Result<(), Sp
             }
             (
                 Some(path),
-                Namespace::Network | Namespace::Ipc | Namespace::Uts | Namespace::Cgroup,
+                Namespace::Network
+                | Namespace::Ipc
+                | Namespace::Uts
+                | Namespace::Cgroup
+                | Namespace::Pid,
             ) => {
                 container.join(kind, path);
             }
             (Some(_), _) => {
                 return Err(SpecError::field(
                     format!("{field}.path"),
-                    "joining an existing mount, pid or user namespace is not supported yet",
+                    "joining an existing mount or user namespace is not supported yet",
                 ))
             }
         }
@@ -577,9 +586,9 @@ mod tests {
     }
 
     #[test]
-    fn joining_a_pid_namespace_is_refused() {
+    fn joining_a_user_namespace_is_refused() {
         let error = lower_error(
-            r#", "linux": {"namespaces": [{"type": "network"}, {"type": "pid", "path": "/proc/1/ns/pid"}]}"#,
+            r#", "linux": {"namespaces": [{"type": "network"}, {"type": "user", "path": "/proc/1/ns/user"}]}"#,
         );
         assert!(error.starts_with("linux.namespaces[1].path: "), "{error}");
     }

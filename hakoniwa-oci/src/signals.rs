@@ -18,7 +18,9 @@ use crate::state::{Root, State, Status};
 /// (which passes it to the program; SIGKILL ends the whole sandbox).
 ///
 /// With `all`, a running container's every process gets it directly —
-/// but `KILL`, which init gets: the pid namespace then ends with it.
+/// but `KILL`, which init gets: the pid namespace then ends with it (in a
+/// pod's, joined by path, the container's cgroup is killed when init
+/// ends).
 ///
 /// A paused container is thawed once the signal is sent: a frozen process
 /// takes no signal, not even `KILL` under the v1 freezer.
@@ -30,7 +32,7 @@ pub fn kill(root: &Root, id: &str, signal: &str, all: bool) -> Result<()> {
         _ => return Err(wrong_status(&state, "signal")),
     };
     if all && state.status != Status::Created && signal != Signal::SIGKILL {
-        for process in processes::descendants(pid) {
+        for process in processes::members(pid, state.hakoniwa.cgroup.as_ref()) {
             send(id, process, signal)?;
         }
         return control::thaw_if_paused(&state);

@@ -898,3 +898,115 @@ fn domainname_and_oom_score_adj_reach_the_program() {
         assert_eq!(outcome.stdout, "example.test\n321\n", "{caller:?}");
     }
 }
+
+#[test]
+fn a_second_container_joins_the_first_ones_pid_namespace_like_a_pod() {
+    for caller in callers() {
+        // The pod's first container, a pid namespace of its own: its init
+        // is pid 1 there, its program pid 2.
+        let pause = Bundle::new("pod-pause", caller, &["sleep", "60"]);
+        let created = pause.oci(&["create", "--bundle", "{bundle}", "pause"]);
+        assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
+        assert_eq!(pause.oci(&["start", "pause"]).code, Some(0));
+        let init = pause.state("pause")["pid"].as_u64().expect("a pid");
+        let path = format!("/proc/{init}/ns/pid");
+
+        // The second joins it, as a pod with shareProcessNamespace: its
+        // program sees the first's, is numbered after them, and leaves a
+        // process behind, out of its process group.
+        let script = "setsid sleep 60 & echo $$; cat /proc/2/comm";
+        let app = Bundle::new("pod-app", caller, &["sh", "-c", script]);
+        let mut config = app.config(&["sh", "-c", script]);
+        for namespace in config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+        {
+            if namespace["type"] == "pid" {
+                namespace["path"] = json!(path);
+            }
+        }
+        app.write_config(&config);
+        let outcome = app.oci(&["run", "--bundle", "{bundle}", "app"]);
+        let privileged = caller == common::Caller::Runner && nix::unistd::geteuid().is_root();
+        // The member always gets a cgroup (made where the library makes one
+        // by default); without one to make, there is nothing to see.
+        let mut counted = hakoniwa::Container::empty();
+        counted.cgroup(hakoniwa::Cgroup::new());
+        let refusal = counted.command("true").status().err();
+        if let (true, Some(error)) = (privileged, &refusal) {
+            eprintln!("skipping the pod as {caller:?}: no cgroup can be made here: {error}");
+        } else if privileged {
+            assert_eq!(outcome.code, Some(0), "{caller:?}: {outcome:?}");
+            let (pid, comm) = outcome.stdout.split_once('\n').expect("two lines");
+            let pid: u32 = pid.parse().expect("a pid");
+            assert!(pid > 2, "pid {pid} in the pod's namespace: {outcome:?}");
+            assert_eq!(comm, "sleep\n", "{outcome:?}");
+            // The first container runs on; what the second left is gone
+            // with it (once the first one's init has reaped it).
+            assert_eq!(pause.state("pause")["status"], "running");
+            let sleeps = pause.oci(&[
+                "exec",
+                "pause",
+                "sh",
+                "-c",
+                "until [ $(cat /proc/[0-9]*/comm | grep -c sleep) = 1 ]; do sleep 0.02; done",
+            ]);
+            assert_eq!(sleeps.code, Some(0), "{caller:?}: {sleeps:?}");
+
+            // A running member: `exec` in it lands in the pod's namespace
+            // too; `kill --all` reaches a process its program orphaned,
+            // which the pod's pid 1 adopted (the program ignores TERM);
+            // and `kill` ends it, not the pod.
+            let script = "( (trap 'echo got TERM > /tmp/mark; exit' TERM; touch /tmp/ready; \
+                          while :; do sleep 0.05; done) & ); trap '' TERM; sleep 60";
+            let mut config = config.clone();
+            config["process"]["args"] = json!(["sh", "-c", script]);
+            app.write_config(&config);
+            assert_eq!(
+                app.oci(&["create", "--bundle", "{bundle}", "member"]).code,
+                Some(0)
+            );
+            assert_eq!(app.oci(&["start", "member"]).code, Some(0));
+            let execed = app.oci(&["exec", "member", "readlink", "/proc/self/ns/pid"]);
+            let theirs = fs::read_link(&path).expect("the pod's namespace");
+            assert_eq!(
+                execed.stdout.trim_end(),
+                theirs.to_string_lossy(),
+                "{execed:?}"
+            );
+            let ready = app.oci(&[
+                "exec",
+                "member",
+                "sh",
+                "-c",
+                "until test -e /tmp/ready; do sleep 0.02; done",
+            ]);
+            assert_eq!(ready.code, Some(0), "{ready:?}");
+            assert_eq!(app.oci(&["kill", "--all", "member", "TERM"]).code, Some(0));
+            let mark = app.oci(&[
+                "exec",
+                "member",
+                "sh",
+                "-c",
+                "until cat /tmp/mark 2>/dev/null; do sleep 0.02; done",
+            ]);
+            assert_eq!(mark.stdout, "got TERM\n", "{mark:?}");
+            assert_eq!(app.state("member")["status"], "running");
+            assert_eq!(app.oci(&["kill", "member", "KILL"]).code, Some(0));
+            app.wait_for_state("member", "stopped", |s| s["status"] == "stopped");
+            assert_eq!(pause.state("pause")["status"], "running");
+            assert_eq!(app.oci(&["delete", "member"]).code, Some(0));
+        } else {
+            // The first container's init is not dumpable: only root may
+            // open its namespaces, and a rootless runtime is refused.
+            assert_eq!(outcome.code, Some(1), "{caller:?}: {outcome:?}");
+            assert!(
+                outcome.stderr.contains(&format!(
+                    "failed to start container app\ncaused by: failed to open the pid namespace at {path}"
+                )),
+                "{caller:?}: {outcome:?}"
+            );
+        }
+        assert_eq!(pause.oci(&["delete", "--force", "pause"]).code, Some(0));
+    }
+}

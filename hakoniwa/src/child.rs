@@ -143,10 +143,15 @@ impl Child {
 
     /// Kills the whole sandbox (SIGKILL to its init, which takes every
     /// process of its pid namespace along, and to a held program, which
-    /// without a pid namespace would otherwise wait on). Does nothing if it
-    /// has already been waited for.
+    /// without a pid namespace would otherwise wait on; and to every
+    /// process of its cgroup, when it has one — in a pid namespace joined
+    /// by path, that is what reaches the program and what it started).
+    /// Does nothing if it has already been waited for.
     pub fn kill(&mut self) -> Result<()> {
         self.kill_held_program();
+        if let (None, Some(cgroup)) = (&self.status, &self.cgroup) {
+            cgroup.kill();
+        }
         self.signal(Signal::SIGKILL as i32)
     }
 
@@ -269,16 +274,27 @@ impl Child {
     }
 
     /// Waits for the sandbox to end, collecting what the program wrote to
-    /// its piped standard output and error.
+    /// its piped standard output and error. The streams are read while the
+    /// sandbox is waited for, not to their end first: in a pid namespace
+    /// joined by path, what the program left running holds them open until
+    /// the end of the sandbox kills its cgroup.
     pub fn wait_with_output(&mut self) -> Result<Output> {
         drop(self.stdin.take());
-        let (stdout, stderr) =
-            read_both(self.stdout.take(), self.stderr.take()).map_err(|source| Error::Stdio {
-                stream: "output",
-                source,
-            })?;
+        let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
+        let (status, streams) = std::thread::scope(|scope| {
+            let streams = scope.spawn(|| read_both(stdout, stderr));
+            let status = self.wait();
+            let streams = streams
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("output reader panicked")));
+            (status, streams)
+        });
+        let (stdout, stderr) = streams.map_err(|source| Error::Stdio {
+            stream: "output",
+            source,
+        })?;
         Ok(Output {
-            status: self.wait()?,
+            status: status?,
             stdout,
             stderr,
         })

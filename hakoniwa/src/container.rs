@@ -628,10 +628,36 @@ impl Container {
 
     /// Joins the namespace at `path` (a `/proc/PID/ns/*` file, or a bind
     /// mount of one, such as `/run/netns/NAME`) instead of creating one:
-    /// the network, ipc, uts or cgroup namespace of a pod, say. The others
-    /// the container asks for are new as usual. Joining needs the
+    /// the network, ipc, uts, cgroup or pid namespace of a pod, say, or a
+    /// mount namespace (whose root is then the sandbox's: it may have no
+    /// mounts or root directory of its own). Not a user namespace. The
+    /// others the container asks for are new as usual. Joining needs the
     /// capabilities of the namespace's owner (root, for the host's), which
     /// a sandbox that has its own user namespace no longer holds.
+    ///
+    /// In a joined pid namespace the program and everything it starts are
+    /// members, numbered by it, and the `/proc` the sandbox mounts shows
+    /// its processes (the program's process mounts it, from inside). Init
+    /// stays outside, still the sandbox's supervisor: it forwards signals,
+    /// enforces the wall time and reports the program's end, but the
+    /// namespace's own pid 1 reaps the orphans. The sandbox needs a cgroup
+    /// of its own ([`cgroup`](Self::cgroup)): ending the sandbox (kill,
+    /// wall time, dropping the [`Child`](crate::Child)) kills its cgroup,
+    /// which holds the program and what it started and none of the
+    /// namespace's other processes.
+    ///
+    /// ```no_run
+    /// use hakoniwa::{Cgroup, Container, Namespace};
+    ///
+    /// let mut container = Container::empty();
+    /// container
+    ///     .unshare(Namespace::Mount)
+    ///     .rootfs("/")?
+    ///     .procfsmount("/proc")
+    ///     .join(Namespace::Pid, "/proc/1234/ns/pid")
+    ///     .cgroup(Cgroup::new());
+    /// # Ok::<(), hakoniwa::Error>(())
+    /// ```
     pub fn join(&mut self, namespace: Namespace, path: impl AsRef<Path>) -> &mut Self {
         self.joins.push((namespace, path.as_ref().to_path_buf()));
         self

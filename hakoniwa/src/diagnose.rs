@@ -80,6 +80,10 @@ const MASKED_PROC: &str = "the kernel refuses a new /proc in a user namespace wh
      default: run the container with `--security-opt systempaths=unconfined` (Docker) or \
      `--security-opt unmask=ALL` (Podman)";
 
+const JOIN: &str = "joining a namespace takes CAP_SYS_ADMIN over the user namespace that owns it, \
+     which a sandbox with a user namespace of its own does not hold: run as root (or as the \
+     owner of that user namespace, inside it), without a user namespace of the sandbox's own";
+
 /// A hint for a failed `clone` with namespace flags.
 pub(crate) fn namespaces_hint(errno: Errno) -> Option<String> {
     clone_hint(Environment::read(), errno)
@@ -110,16 +114,20 @@ pub(crate) enum FailedStep {
     ProcMount,
     /// Any other mount, or making mounts private.
     Mount,
+    /// Joining namespaces.
+    Join,
     /// Something else.
     Other,
 }
 
 /// A hint for a setup step that failed inside the sandbox.
 pub(crate) fn setup_hint(step: FailedStep, errno: i32) -> Option<String> {
-    if step == FailedStep::Other || errno != libc::EPERM {
-        return None;
+    match step {
+        _ if errno != libc::EPERM => None,
+        FailedStep::Other => None,
+        FailedStep::Join => Some(JOIN.into()),
+        FailedStep::ProcMount | FailedStep::Mount => mount_hint(Environment::read(), step),
     }
-    mount_hint(Environment::read(), step)
 }
 
 /// A mount refused with `EPERM` inside a new user namespace: AppArmor
@@ -188,8 +196,11 @@ mod tests {
     }
 
     #[test]
-    fn only_permission_errors_of_mounts_get_a_setup_hint() {
+    fn only_permission_errors_of_mounts_and_joins_get_a_setup_hint() {
         assert_eq!(setup_hint(FailedStep::ProcMount, libc::ENOENT), None);
         assert_eq!(setup_hint(FailedStep::Other, libc::EPERM), None);
+        assert_eq!(setup_hint(FailedStep::Join, libc::ENOENT), None);
+        let hint = setup_hint(FailedStep::Join, libc::EPERM).unwrap();
+        assert!(hint.contains("CAP_SYS_ADMIN"), "{hint}");
     }
 }

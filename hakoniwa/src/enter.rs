@@ -7,9 +7,10 @@
 //! clone; init joins them first of all ([`EnterPlan::join`]), before its
 //! descriptors are closed. The user
 //! namespace goes first: it gives the capabilities the other joins need.
-//! Joining a pid namespace places init's children, not init, in it; and
-//! joining the mount namespace sets the root and working directory to the
-//! sandbox's.
+//! Joining a pid namespace places init's children, not init, in it (by
+//! path, the program's process then builds the root, to mount a /proc of
+//! that namespace); and joining the mount namespace sets the root and
+//! working directory to the sandbox's.
 
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -64,11 +65,17 @@ pub(crate) struct EnterPlan {
 
 impl EnterPlan {
     /// Caller side: opens `/proc/PID/ns/*`, keeping those the caller is not
-    /// already in (joining one's own user namespace is refused).
+    /// already in (joining one's own user namespace is refused). The pid
+    /// namespace is the one PID's children go to (`pid_for_children`): a
+    /// sandbox's init's own when it is pid 1 of it, and the joined one when
+    /// its init stays outside a pid namespace joined by path.
     pub(crate) fn new(pid: u32) -> Result<Self> {
         let mut namespaces = Vec::new();
         for namespace in NAMESPACES {
-            let name = namespace.proc_name();
+            let name = match namespace {
+                Namespace::Pid => "pid_for_children",
+                _ => namespace.proc_name(),
+            };
             let failed = |source| Error::EnterNamespace {
                 pid,
                 namespace: name,
@@ -87,11 +94,15 @@ impl EnterPlan {
     }
 
     /// Caller side: opens the namespace files at the given paths (a
-    /// `/proc/PID/ns/*` file, or a bind mount of one).
+    /// `/proc/PID/ns/*` file, or a bind mount of one), to be joined in the
+    /// order of [`NAMESPACES`]: a mount namespace last.
     pub(crate) fn paths(joins: &[(Namespace, PathBuf)]) -> Result<Self> {
         let mut namespaces = Vec::new();
         let mut named = Vec::new();
-        for (namespace, path) in joins {
+        let ordered = NAMESPACES
+            .iter()
+            .flat_map(|kind| joins.iter().filter(move |(namespace, _)| namespace == kind));
+        for (namespace, path) in ordered {
             let file = File::open(path).map_err(|source| Error::JoinNamespace {
                 namespace: *namespace,
                 path: path.clone(),

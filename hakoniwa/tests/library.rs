@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process;
 
-use hakoniwa::{Container, ExitKind, Namespace, Stdio};
+use hakoniwa::{Cgroup, Container, ExitKind, Namespace, Stdio};
 
 /// Set in the re-run as uid 65534, so it runs the body instead of re-running.
 const INNER: &str = "HAKONIWA_TEST_AS_NOBODY";
@@ -1091,4 +1091,255 @@ fn maps_that_leave_the_caller_out_make_it_a_mapped_root() {
             assert_eq!((made.uid(), made.gid()), (start, start));
         },
     );
+}
+
+/// A pid namespace to join, as a pod's: `sleep` is its pid 1, after two
+/// other processes have had pids 2 and 3; with a user namespace of its own
+/// when not root. The holder (`unshare`, outside) and the namespace file.
+fn pid_namespace_holder() -> (process::Child, String) {
+    let mut unshare = process::Command::new("unshare");
+    if !nix::unistd::geteuid().is_root() {
+        unshare.arg("--map-root-user");
+    }
+    let holder = unshare
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sh",
+            "-c",
+        ])
+        .arg("/bin/true; /bin/true; exec sleep 60")
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/pid_for_children", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let started = std::time::Instant::now();
+    let settled = |path: &str| {
+        let pids = members(path);
+        pids.len() == 1
+            && std::fs::read_to_string(format!("/proc/{}/comm", pids[0])).ok()
+                == Some("sleep\n".to_string())
+    };
+    while std::fs::read_link(&path).ok().as_ref() == Some(&ours) || !settled(&path) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (holder, path)
+}
+
+/// The host pids of the live (not zombie) processes in the pid namespace
+/// that `path` names.
+fn members(path: &str) -> Vec<u32> {
+    let Ok(namespace) = std::fs::read_link(path) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&namespace)
+        })
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]);
+            state.is_some_and(|state| state != b'Z')
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// A container that joins the pid namespace at `path`: root's, without a
+/// user namespace, building its root with a /proc and a /dev.
+fn pid_joining_container(path: &str) -> Container {
+    let mut container = Container::empty();
+    container
+        .unshare(Namespace::Mount)
+        .rootfs("/")
+        .unwrap()
+        .procfsmount("/proc")
+        .devfsmount("/dev")
+        .join(Namespace::Pid, path)
+        .cgroup(Cgroup::new());
+    container
+}
+
+#[test]
+fn a_sandbox_joins_a_pid_namespace_by_path() {
+    both_ways("a_sandbox_joins_a_pid_namespace_by_path", || {
+        let (mut holder, path) = pid_namespace_holder();
+        let pod = members(&path);
+        assert_eq!(pod.len(), 1, "{pod:?}");
+
+        // Without a cgroup of its own, what the program starts could not be
+        // told from the namespace's other processes: refused before fork.
+        let mut uncounted = Container::empty();
+        uncounted.join(Namespace::Pid, &path);
+        let error = uncounted.command("true").status().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot join the pid namespace by path: the sandbox needs a cgroup"),
+            "{error}"
+        );
+
+        if !nix::unistd::geteuid().is_root() {
+            // No capability over the holder's user namespace, and no cgroup
+            // to make: nothing more to see rootless.
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+            return;
+        }
+        let mut counted = Container::empty();
+        counted.cgroup(Cgroup::new());
+        if let Err(error) = counted.command("true").status() {
+            eprintln!("skipped the joins as root: no cgroup can be made here: {error}");
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+            return;
+        }
+
+        // A sandbox with a user namespace of its own holds no capability
+        // over the namespace's owner: a clear error, with the fix.
+        let mut unprivileged = container();
+        unprivileged
+            .share(Namespace::Pid)
+            .join(Namespace::Pid, &path)
+            .cgroup(Cgroup::new());
+        let status = unprivileged.command("true").status().unwrap();
+        let error = status.setup_error().expect("a setup failure");
+        assert_eq!(error.step(), format!("join the pid namespace at {path}"));
+        assert_eq!(error.error().raw_os_error(), Some(libc_eperm()));
+        assert!(
+            error
+                .hint()
+                .is_some_and(|hint| hint.contains("CAP_SYS_ADMIN")),
+            "{error:?}"
+        );
+
+        // The program is a member: its /proc is the namespace's (pid 1 is
+        // the holder's sleep), its pid is the namespace's next, not 1 or 2.
+        // It starts a process that leaves its process group, then waits.
+        let script = "setsid sleep 60 & echo $$; cat /proc/1/comm; ls /proc | grep -c '^[0-9]'; \
+                      exec sleep 60";
+        let mut child = pid_joining_container(&path)
+            .command("sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut line = || lines.next().unwrap().unwrap();
+        let pid: u32 = line().parse().unwrap();
+        assert!(pid > 3, "pid {pid} in the joined namespace");
+        assert_eq!(line(), "sleep");
+        let seen: usize = line().parse().unwrap();
+        assert!(seen >= 3, "{seen} processes in the sandbox's /proc");
+        let started = std::time::Instant::now();
+        while members(&path).len() < 3 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{:?}",
+                members(&path)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Entering the sandbox through its init (outside the namespace)
+        // puts the entering program in the namespace too.
+        let entered = Container::empty()
+            .enter(child.id())
+            .command("readlink")
+            .arg("/proc/self/ns/pid")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&entered.stdout).trim_end(),
+            std::fs::read_link(&path).unwrap().to_string_lossy(),
+            "{entered:?}"
+        );
+        // Ending the sandbox ends the program and what it started, and only
+        // those: the namespace's pid 1 lives on.
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.kind, ExitKind::Signaled(9), "{status:?}");
+        assert_eq!(members(&path), pod);
+
+        // So does the wall time.
+        let began = std::time::Instant::now();
+        let output = pid_joining_container(&path)
+            .command("sh")
+            .args(["-c", "setsid sleep 60 & sleep 60"])
+            .wait_timeout(std::time::Duration::from_secs(1))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.kind, ExitKind::TimedOut, "{output:?}");
+        assert!(began.elapsed().as_secs() < 10, "{:?}", began.elapsed());
+        assert_eq!(members(&path), pod);
+
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+    });
+}
+
+#[test]
+fn a_sandbox_joins_a_mount_namespace_by_path() {
+    both_ways("a_sandbox_joins_a_mount_namespace_by_path", || {
+        // A mount namespace with a tmpfs on /mnt holding a mark, which the
+        // caller's own does not have.
+        let dir = TempDir::new();
+        let ready = dir.0.join("ready");
+        let root = nix::unistd::geteuid().is_root();
+        let mut unshare = process::Command::new("unshare");
+        if !root {
+            unshare.arg("--map-root-user");
+        }
+        let mut holder = unshare
+            .args(["--mount", "sh", "-c"])
+            .arg("mount -t tmpfs none /mnt && echo joined > /mnt/mark && touch \"$1\" && exec sleep 60")
+            .arg("sh")
+            .arg(&ready)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let path = format!("/proc/{}/ns/mnt", holder.id());
+
+        // Its root is the joined namespace's: no mounts of the sandbox's own.
+        let mut building = container();
+        building
+            .share(Namespace::Mount)
+            .join(Namespace::Mount, &path);
+        let error = building.command("true").status().unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "cannot join the mount namespace by path: the root is the joined namespace's"
+            ),
+            "{error}"
+        );
+
+        let mut joining = Container::empty();
+        joining.join(Namespace::Mount, &path);
+        let output = joining.command("cat").arg("/mnt/mark").output().unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        if root {
+            assert!(output.status.success(), "{output:?}");
+            assert_eq!(output.stdout, b"joined\n");
+        } else {
+            // Joining takes CAP_SYS_ADMIN in the caller's own user
+            // namespace, which uid 65534 does not hold there.
+            let error = output.status.setup_error().expect("a setup failure");
+            assert_eq!(error.step(), format!("join the mount namespace at {path}"));
+            assert_eq!(error.error().raw_os_error(), Some(libc_eperm()));
+        }
+    });
 }

@@ -176,6 +176,24 @@ impl Bundle {
     /// argument is the bundle's path. Standard streams go to files, since
     /// `create` leaves a supervisor holding them.
     pub fn oci(&self, args: &[&str]) -> Outcome {
+        // A process another test thread forks while the copy for uid 65534
+        // is being written holds it open for writing until it executes or
+        // exits, and executing the copy meanwhile fails with ETXTBSY: try
+        // again after a moment.
+        for _ in 1..20 {
+            let outcome = self.oci_once(args);
+            let busy = outcome.code == Some(126)
+                && outcome.stderr.starts_with("setpriv: failed to execute")
+                && outcome.stderr.contains("Text file busy");
+            if !busy {
+                return outcome;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.oci_once(args)
+    }
+
+    fn oci_once(&self, args: &[&str]) -> Outcome {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
         let stdout_path = self.dir.join(format!("stdout.{run}"));
         let stderr_path = self.dir.join(format!("stderr.{run}"));

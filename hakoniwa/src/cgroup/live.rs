@@ -181,12 +181,17 @@ impl SandboxCgroup {
         Ok(())
     }
 
-    /// The sandbox has ended: kills whatever is left in the cgroup, reads
-    /// what it counted, and removes it.
-    pub(crate) fn finish(mut self) -> CgroupUsage {
+    /// Kills every process in the cgroup, now.
+    pub(crate) fn kill(&self) {
         for dir in &self.dirs {
             empty(dir);
         }
+    }
+
+    /// The sandbox has ended: kills whatever is left in the cgroup, reads
+    /// what it counted, and removes it.
+    pub(crate) fn finish(mut self) -> CgroupUsage {
+        self.kill();
         let usage = self.usage();
         self.remove();
         let shown = |value: Option<u64>| value.map_or("unknown".to_string(), |v| v.to_string());

@@ -69,6 +69,11 @@ pub(crate) struct Plan {
     pub staging_dir: Option<CString>,
     /// Whether init runs as pid 1 of its own pid namespace.
     pub pid_namespace: bool,
+    /// Whether the program's process builds the root instead of init: in
+    /// a pid namespace joined by path, which init stays outside of, /proc
+    /// must be mounted by a process inside it (proc shows the pid
+    /// namespace of the process that mounts it).
+    pub root_by_program: bool,
     pub hostname: Option<CString>,
     /// The NIS domain name (`kernel.domainname`, a parameter of the uts
     /// namespace): set with setdomainname(2), since inside a user
@@ -146,6 +151,10 @@ impl Plan {
             None => None,
         };
         let joins_user_namespace = enter.as_ref().is_some_and(EnterPlan::joins_user_namespace);
+        let joins_pid_namespace = container
+            .joins
+            .iter()
+            .any(|(namespace, _)| *namespace == Namespace::Pid);
         let namespaces: Vec<Namespace> = container.namespaces.iter().copied().collect();
         let clone_flags = namespaces
             .iter()
@@ -301,6 +310,7 @@ impl Plan {
             root_read_only,
             staging_dir,
             pid_namespace: has(Namespace::Pid),
+            root_by_program: joins_pid_namespace && has(Namespace::Mount),
             loopback: has(Namespace::Network),
             pasta,
             hostname,
@@ -491,18 +501,28 @@ fn enter_plan(container: &Container, pid: u32) -> Result<EnterPlan> {
 }
 
 /// The namespaces to join by path: those a sandbox can take as they are.
-/// Not a mount namespace (the root is built in the sandbox's own), a pid
-/// namespace (init, which mounts /proc, would stay outside it) or a user
-/// namespace (the id maps are written into the sandbox's own).
+/// Not a user namespace (the id maps are written into the sandbox's own).
+/// A mount namespace only with no root of the sandbox's own to build: its
+/// root is the joined namespace's. A pid namespace (a pod's) only with a
+/// cgroup of the sandbox's own: init stays outside it, so the program is
+/// not its pid 1 and what the program starts is not init's to end — the
+/// cgroup is what tells the sandbox's processes from the namespace's
+/// others, and what ends them.
 fn join_plan(container: &Container) -> Result<EnterPlan> {
     for (namespace, _) in &container.joins {
         let reason = match namespace {
-            Namespace::Mount | Namespace::Pid | Namespace::User => {
-                Some("only network, ipc, uts and cgroup namespaces can be joined")
+            Namespace::User => {
+                Some("only network, ipc, uts, cgroup, pid and mount namespaces can be joined")
             }
             _ if container.namespaces.contains(namespace) => {
                 Some("the container also asks for a new one")
             }
+            Namespace::Mount if !container.mounts.is_empty() || container.rootdir.is_some() => {
+                Some("the root is the joined namespace's: the container can have no mounts or root directory of its own")
+            }
+            Namespace::Pid if container.cgroup.is_none() => Some(
+                "the sandbox needs a cgroup of its own (Container::cgroup), which ends its processes without the namespace's others",
+            ),
             _ => None,
         };
         if let Some(reason) = reason {
@@ -764,6 +784,7 @@ impl Descriptions {
         let failed = match stage {
             Stage::MountStep if self.proc_mount_steps.contains(&index) => FailedStep::ProcMount,
             Stage::MountPropagation | Stage::StagingRoot | Stage::MountStep => FailedStep::Mount,
+            Stage::Enter => FailedStep::Join,
             _ => FailedStep::Other,
         };
         let hint =

@@ -1,4 +1,5 @@
-//! Init: the first process of the sandbox (pid 1 of its pid namespace).
+//! Init: the first process of the sandbox (pid 1 of its pid namespace;
+//! outside a pid namespace joined by path, whose pid 1 is someone else's).
 //!
 //! It builds the sandbox, forks the program, then stays to reap orphans,
 //! forward the signals the caller sends, and report how the program ended.
@@ -107,10 +108,11 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
         prctl::set_dumpable(true).map_err(at(Stage::InitUser))?;
     }
     // 5. The root, with modes exactly as planned; the program gets the
-    //    caller's umask back.
+    //    caller's umask back. In a pid namespace joined by path the
+    //    program's process builds it instead (see `program::prepare`).
     let umask = stat::umask(Mode::empty());
-    if let (Some(steps), Some(staging)) = (&plan.mount_steps, &plan.staging_dir) {
-        rootfs::build(steps, plan.root_step, staging, plan.root_read_only)?;
+    if !plan.root_by_program {
+        build_root(plan)?;
     }
     if let Some(hostname) = &plan.hostname {
         unistd::sethostname(OsStr::from_bytes(hostname.to_bytes())).map_err(at(Stage::Hostname))?;
@@ -158,8 +160,9 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     // is copied. Not when init traces it: the program stops for its tracer
     // before exec, and a vforked child would wait on a suspended init. Nor
     // when it is held, for the same reason, and because it makes itself
-    // dumpable then, which must not make init so.
-    let program = if plan.trace_exit || plan.held {
+    // dumpable then, which must not make init so. Nor when it builds the
+    // root, a long way on a small stack.
+    let program = if plan.trace_exit || plan.held || plan.root_by_program {
         match sys::clone_process(0).map_err(at(Stage::ForkProgram))? {
             Forked::Child => program::run(plan, channel, umask),
             Forked::Parent(pid) => pid,
@@ -189,6 +192,17 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
         proc_status: None,
     };
     supervise(program, &waited)
+}
+
+/// Builds the sandbox's root, when it has a mount namespace; run by init,
+/// or by the program's process when it must mount /proc.
+pub(super) fn build_root(plan: &Plan) -> Result<(), Failure> {
+    match (&plan.mount_steps, &plan.staging_dir) {
+        (Some(steps), Some(staging)) => {
+            rootfs::build(steps, plan.root_step, staging, plan.root_read_only)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether the caller's end of the channel is closed.

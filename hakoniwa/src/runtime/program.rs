@@ -1,7 +1,9 @@
 //! The program's last steps before `execve`, in a fork of init.
 //!
-//! Order: signals back to defaults first (so a failure below can still be
-//! reported and the program starts clean); a new session if asked; the
+//! Order: the root first, when this process builds it (in a pid
+//! namespace joined by path); signals back to defaults (so a failure
+//! below can still be reported and the program starts clean); a new
+//! session if asked; the
 //! working directory while we
 //! still may read anything; resource limits; the bounding set while we hold
 //! CAP_SETPCAP; the user switch while we hold CAP_SETUID; the capability
@@ -26,6 +28,7 @@ use crate::idmap;
 use crate::landlock;
 use crate::plan::Plan;
 use crate::runtime::channel::{SandboxEnd, Stage};
+use crate::runtime::init;
 use crate::sys;
 
 /// Exit code when the program could not be found (as in a shell).
@@ -52,6 +55,13 @@ pub(crate) fn run(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> ! {
 
 fn prepare(plan: &Plan, channel: &SandboxEnd, umask: Mode) -> Result<(), (Stage, usize, Errno)> {
     let at = |stage| move |errno| (stage, 0, errno);
+    if plan.root_by_program {
+        // In a pid namespace joined by path, which init is outside of:
+        // /proc shows the namespace of the process that mounts it, so this
+        // one, inside, builds the root while it still holds init's
+        // privileges. pivot_root moves init's root along.
+        init::build_root(plan)?;
+    }
     sys::reset_signal_dispositions();
     signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(at(Stage::Signals))?;
