@@ -24,15 +24,15 @@ fn main() {
     if os != "linux" || target_env != "gnu" {
         return;
     }
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // The unwinder from its static archive: the loader then maps and
     // relocates no libgcc_s: 64 KiB less peak RSS, 5 fewer page faults
     // and 4 % fewer instructions before the clone (BENCHMARKS.md). A static
     // libm is not possible: libm.a needs glibc's internal CPU tables.
-    if !static_crt {
+    let static_unwinder = ["-Wl,-Bstatic,-lgcc_eh,-Bdynamic".to_string()];
+    if !static_crt && links_and_runs(&out_dir, &static_unwinder) {
         println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
     }
-
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     // The code `run` executes, placed together at the start of the text
