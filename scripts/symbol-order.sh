@@ -7,6 +7,9 @@
 #
 #   scripts/symbol-order.sh [RUNS]     (default 400; needs perf and valgrind, as root)
 #
+# It builds the default release binary and the static one (in
+# target/static, as scripts/bench-startup.sh does).
+#
 # Run it again when BENCHMARKS.md's peak RSS has grown back: names change
 # with a crate's version or a new Rust release, and a name the build no
 # longer has only loses its benefit. Three sources, as no one sees it all:
@@ -28,11 +31,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 
-# The release build as users get it (its symbol table is kept: a change
-# of profile would change the names), copied out of target/.
+# The release builds as users get them (their symbol tables are kept: a
+# change of profile would change the names), copied out of target/: the
+# default one, then the static one of the README, whose names for our
+# crates differ. The list holds both; each build skips the other's names.
+host=$(rustc -vV | sed -n 's/^host: //p')
 build() {
-  cargo build --release -p hakoniwa-cli >&2
-  cp target/release/hakoniwa "$work/hakoniwa"
+  if [ "$mode" = static ]; then
+    RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+      cargo build --release -p hakoniwa-cli --target "$host" >&2
+    cp "target/static/$host/release/hakoniwa" "$work/hakoniwa"
+  else
+    cargo build --release -p hakoniwa-cli >&2
+    cp target/release/hakoniwa "$work/hakoniwa"
+  fi
 }
 runs_of() { # COMMAND, run $1 times
   local n=$1; shift
@@ -40,10 +52,12 @@ runs_of() { # COMMAND, run $1 times
 }
 export -f runs_of
 
+: > "$work/found"
+for mode in dynamic static; do
 build
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.out" \
   "$work/hakoniwa" run -- /bin/true >/dev/null 2>&1 || true
-python3 - "$work/callgrind.out" "$work/hakoniwa" > "$work/found" <<'PY'
+python3 - "$work/callgrind.out" "$work/hakoniwa" >> "$work/found" <<'PY'
 # The functions of the binary that ran, from callgrind's compressed names.
 import re, sys
 names, objects, functions, current = set(), {}, {}, None
@@ -84,8 +98,9 @@ for round in 1 2 3 4; do
     awk -v bin="($work/hakoniwa)" '$1 == $4 && $3 == bin && $2 !~ /^(_start|_init|\[unknown\])$/ { print $2 }' |
     sort -u > "$work/missed"
   new=$(comm -13 "$list" "$work/missed" | tee -a "$work/found" | wc -l)
-  echo "symbol-order: round $round: $(wc -l < "$list") functions, $new missed" >&2
+  echo "symbol-order: $mode build, round $round: $(wc -l < "$list") functions, $new missed" >&2
   [ "$new" = 0 ] && break
 done
+done
 save
-build
+mode=dynamic build
