@@ -460,6 +460,25 @@ fn a_read_only_path_protects_what_is_mounted_below_it() {
     });
 }
 
+/// A sandbox of `container` whose program (`sh`, then `sleep 30`) has
+/// started: it said so on its piped stdout.
+fn running_sandbox(container: &Container) -> hakoniwa::Child {
+    let mut running = container
+        .command("sh")
+        .args(["-c", "echo ready; exec sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = [0u8; 6];
+    running
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut ready)
+        .unwrap();
+    running
+}
+
 /// The (first) child of process `parent`, found through `/proc/*/status`.
 fn child_of(parent: u32) -> u32 {
     let ppid = format!("PPid:\t{parent}\n");
@@ -481,20 +500,8 @@ fn a_second_program_enters_a_running_sandbox() {
             .unshare(Namespace::Uts)
             .hostname("first")
             .file("/marker", "inside\n");
-        let mut running = first
-            .command("sh")
-            .args(["-c", "echo ready; exec sleep 30"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
         // Entered once built: its program has started.
-        let mut ready = [0u8; 6];
-        running
-            .stdout
-            .take()
-            .unwrap()
-            .read_exact(&mut ready)
-            .unwrap();
+        let mut running = running_sandbox(&first);
         // Through the program: init is not dumpable, so its namespaces are
         // closed to all but root.
         let program = child_of(running.id());
@@ -907,19 +914,7 @@ fn an_entered_sandbox_gives_a_terminal_from_its_own_devpts() {
         || {
             let mut first = container();
             first.devfsmount("/dev");
-            let mut running = first
-                .command("sh")
-                .args(["-c", "echo ready; exec sleep 30"])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut ready = [0u8; 6];
-            running
-                .stdout
-                .take()
-                .unwrap()
-                .read_exact(&mut ready)
-                .unwrap();
+            let mut running = running_sandbox(&first);
             let mut entering = Container::empty();
             entering.enter(child_of(running.id()));
             let mut child = entering
@@ -964,19 +959,7 @@ fn a_terminal_needs_a_devfs_and_is_the_only_stream() {
 fn a_terminal_without_a_ptmx_inside_fails_closed() {
     both_ways("a_terminal_without_a_ptmx_inside_fails_closed", || {
         // A running sandbox with no devfs: nothing at /dev/ptmx.
-        let mut running = container()
-            .command("sh")
-            .args(["-c", "echo ready; exec sleep 30"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut ready = [0u8; 6];
-        running
-            .stdout
-            .take()
-            .unwrap()
-            .read_exact(&mut ready)
-            .unwrap();
+        let mut running = running_sandbox(&container());
         let mut entering = Container::empty();
         entering.enter(child_of(running.id()));
         let mut child = entering
