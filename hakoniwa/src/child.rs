@@ -164,39 +164,23 @@ impl Child {
     /// Waits until a program spawned held says it is held, and takes its
     /// pid; a sandbox that ended first is the error.
     pub(crate) fn wait_until_held(&mut self) -> Result<()> {
-        let mut report = Report::default();
-        while let Some(received) = self
-            .channel
-            .recv_with_attachments()
-            .map_err(Error::Channel)?
-        {
-            if let Message::Terminal { number } = received.message {
-                self.terminal = Some(terminal_from(received.fd, number)?);
-                continue;
-            }
-            if received.message == Message::ProgramHeld {
-                let Some(pid) = received.sender.filter(|pid| *pid > 0) else {
-                    return Err(Error::Channel(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "the held program's pid did not come with its message",
-                    )));
-                };
-                self.program = Some(Pid::from_raw(pid));
-                return Ok(());
-            }
-            report.add(received.message)?;
-        }
-        // Init ended: the report is complete.
-        let init_status =
-            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
-        self.end_pasta();
-        let status = self.conclude(report, init_status);
-        Err(match status.kind {
-            ExitKind::SetupFailed(error) => Error::Setup(error),
-            _ => Error::EndedBeforeHold {
-                reason: status.reason,
-            },
-        })
+        let Some(sender) = self.receive_until(|message| message == Message::ProgramHeld)? else {
+            let status = self.status.clone().expect("concluded when init ended");
+            return Err(match status.kind {
+                ExitKind::SetupFailed(error) => Error::Setup(error),
+                _ => Error::EndedBeforeHold {
+                    reason: status.reason,
+                },
+            });
+        };
+        let Some(pid) = sender.filter(|pid| *pid > 0) else {
+            return Err(Error::Channel(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the held program's pid did not come with its message",
+            )));
+        };
+        self.program = Some(Pid::from_raw(pid));
+        Ok(())
     }
 
     /// Waits until init has sent the program's terminal, and takes it. A
@@ -204,23 +188,39 @@ impl Child {
     /// [`wait`](Self::wait), as a failure inside the sandbox is told for a
     /// program spawned to run.
     pub(crate) fn wait_for_terminal(&mut self) -> Result<()> {
+        self.receive_until(|message| matches!(message, Message::Terminal { .. }))?;
+        Ok(())
+    }
+
+    /// Reads init's reports until `awaited` picks one, taking the program's
+    /// terminal when it comes, and returns its sender's pid (if the kernel
+    /// attached one). `None` if init ended first: the sandbox's status is
+    /// then concluded from the reports and kept for [`wait`](Self::wait).
+    fn receive_until(&mut self, awaited: impl Fn(Message) -> bool) -> Result<Option<Option<i32>>> {
         let mut report = Report::default();
         while let Some(received) = self
             .channel
             .recv_with_attachments()
             .map_err(Error::Channel)?
         {
-            if let Message::Terminal { number } = received.message {
-                self.terminal = Some(terminal_from(received.fd, number)?);
-                return Ok(());
+            let came = awaited(received.message);
+            match received.message {
+                Message::Terminal { number } => {
+                    self.terminal = Some(terminal_from(received.fd, number)?);
+                }
+                message if !came => report.add(message)?,
+                _ => {}
             }
-            report.add(received.message)?;
+            if came {
+                return Ok(Some(received.sender));
+            }
         }
+        // Init ended: the report is complete.
         let init_status =
             sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
         self.end_pasta();
         self.conclude(report, init_status);
-        Ok(())
+        Ok(None)
     }
 
     /// Sends `signal` to the sandbox's init, which passes it on to the
