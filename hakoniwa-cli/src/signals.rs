@@ -8,22 +8,12 @@
 //! (Ctrl-C, Ctrl-\) is not passed on: the program, in the same process
 //! group, got it already.
 
-use hakoniwa::{Child, ExitStatus};
+use hakoniwa::{Child, ExitStatus, PASSED_ON_SIGNALS};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use crate::cli::CliError;
-
-/// The signals passed on.
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
 
 /// `si_code` of a signal the kernel raised itself, e.g. for the terminal.
 const SI_KERNEL: i32 = 0x80;
@@ -45,7 +35,10 @@ impl Forwarder {
     /// sandbox exists, so that none is lost; the sandbox unblocks them.
     pub(crate) fn block() -> Result<Self, CliError> {
         let mut set = SigSet::empty();
-        for signal in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
+        let passed_on = PASSED_ON_SIGNALS
+            .into_iter()
+            .filter_map(|signal| Signal::try_from(signal).ok());
+        for signal in passed_on.chain([Signal::SIGCHLD]) {
             set.add(signal);
         }
         signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(failed)?;

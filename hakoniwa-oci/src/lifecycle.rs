@@ -118,16 +118,10 @@ pub fn run(root: &Root, bundle: &Path, id: &str) -> Result<i32> {
 /// them to the sandbox instead, so that it ends as the program does and
 /// deletes the container.
 fn forwarded_signals() -> SigSet {
-    [
-        Signal::SIGHUP,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGTERM,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ]
-    .into_iter()
-    .collect()
+    hakoniwa::PASSED_ON_SIGNALS
+        .into_iter()
+        .filter_map(|signal| Signal::try_from(signal).ok())
+        .collect()
 }
 
 /// Sends each of `signals` (blocked in every thread) that reaches `run`

@@ -397,6 +397,19 @@ impl Report {
     }
 }
 
+/// The signals a process that stands in for the program (a launcher such
+/// as `hakoniwa run`, an OCI runtime's `run`) passes on to the sandbox
+/// with [`Child::signal`]: those that would otherwise end it, and the user
+/// signals. Init hands each to the program (and `SIGWINCH` too).
+pub const PASSED_ON_SIGNALS: [i32; 6] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
 /// The terminal init announced, with the master that came attached.
 fn terminal_from(master: Option<OwnedFd>, number: u32) -> Result<Terminal> {
     let master = master.ok_or_else(|| {

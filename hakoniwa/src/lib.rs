@@ -46,7 +46,7 @@ mod sys;
 mod terminal;
 
 pub use cgroup::{Cgroup, CgroupDirs, CgroupUsage, CgroupVersion};
-pub use child::{Child, Output};
+pub use child::{Child, Output, PASSED_ON_SIGNALS};
 pub use command::{Command, DryRun, Stdio, WallTime};
 pub use container::{
     Container, Namespace, Rlimit, Runctl, TmpfsOptions, PROC_MASKED, PROC_READ_ONLY,

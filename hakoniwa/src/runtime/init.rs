@@ -23,6 +23,7 @@ use nix::sys::stat::{self, Mode};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::{self, Pid};
 
+use crate::child::PASSED_ON_SIGNALS;
 use crate::idmap;
 use crate::metrics::{ProcPidStatus, Rusage};
 use crate::plan::Plan;
@@ -31,18 +32,6 @@ use crate::runtime::channel::{SandboxEnd, Stage};
 use crate::runtime::{program, ChildStdio};
 use crate::sys::{self, Forked};
 use crate::terminal;
-
-/// The signals a caller sends to the sandbox that init passes on to the
-/// program.
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-];
 
 /// `si_code` of a signal the kernel raised itself — for the terminal's
 /// Ctrl-C, which reaches the program directly through its process group.
@@ -151,7 +140,12 @@ fn setup(plan: &Plan, channel: &SandboxEnd, stdio: &ChildStdio) -> Result<(), Fa
     let mut waited = SigSet::empty();
     waited.add(Signal::SIGCHLD);
     waited.add(Signal::SIGALRM);
-    for signal in FORWARDED {
+    // What a caller passes on, and a resized terminal's SIGWINCH.
+    let forwarded = PASSED_ON_SIGNALS
+        .into_iter()
+        .filter_map(|signal| Signal::try_from(signal).ok())
+        .chain([Signal::SIGWINCH]);
+    for signal in forwarded {
         waited.add(signal);
     }
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None).map_err(at(Stage::Signals))?;
