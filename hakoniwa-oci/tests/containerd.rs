@@ -116,6 +116,14 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        // A scenario that failed midway leaves its tasks: ended through
+        // the daemon first, or their shims and containers would outlive it
+        // (and their cgroups block the next run).
+        let tasks = text(&self.ctr(&["task", "ls", "--quiet"]).stdout);
+        for task in tasks.lines().filter(|task| !task.is_empty()) {
+            let _ = self.ctr(&["task", "delete", "--force", task]);
+            let _ = self.ctr(&["container", "delete", task]);
+        }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
         let _ = fs::remove_dir_all(&self.dir);
