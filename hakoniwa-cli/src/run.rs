@@ -320,8 +320,13 @@ pub(crate) fn run(args: RunArgs, matches: &ArgMatches) -> Result<i32, CliError> 
         fd.started(child.id());
     }
     let status = forwarder.wait(&mut child)?;
+    // Everything of the sandbox but its init is gone, and init is past its
+    // report: this process ends soon, and need not wait while init releases
+    // the namespaces (the kernel hands it to the host's init to reap).
+    let init = child.id();
+    std::mem::forget(child);
     if let Some(report) = &mut report {
-        report.end(child.id(), &status);
+        report.end(init, &status);
     }
     if let Some(err) = status.setup_error() {
         let mut cli_error = CliError::new(err.to_string());

@@ -8,7 +8,11 @@
 //! (Ctrl-C, Ctrl-\) is not passed on: the program, in the same process
 //! group, got it already.
 
+use std::os::fd::AsFd;
+
 use hakoniwa::{Child, ExitStatus, PASSED_ON_SIGNALS};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
@@ -47,14 +51,29 @@ impl Forwarder {
     }
 
     /// Waits for `child` to end, passing on every forwarded signal that
-    /// arrives meanwhile.
+    /// arrives meanwhile. The sandbox's report says it has ended, often
+    /// before its init has finished exiting (and raised `SIGCHLD`).
     pub(crate) fn wait(self, child: &mut Child) -> Result<ExitStatus, CliError> {
         let pid = Pid::from_raw(child.id() as i32);
         loop {
             // A SIGCHLD read before the spawn returned is covered too: the
-            // sandbox is looked at after every signal.
+            // sandbox is looked at after every wake-up.
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
+            }
+            let mut fds = [
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(child.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => return Err(failed(errno)),
+            }
+            let signalled = fds[0]
+                .revents()
+                .is_some_and(|events| events.contains(PollFlags::POLLIN));
+            if !signalled {
+                continue;
             }
             let info = match self.signals.read_signal() {
                 Ok(Some(info)) => info,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
@@ -14,7 +14,7 @@ use crate::error::{io_error, Error, Result};
 use crate::metrics::{ProcPidStatus, Rusage};
 use crate::network::pasta::PastaProcess;
 use crate::plan::Descriptions;
-use crate::runtime::channel::{Message, ParentEnd};
+use crate::runtime::channel::{Message, ParentEnd, Queued};
 use crate::runtime::Spawned;
 use crate::status::{ExitKind, ExitStatus, Limits};
 use crate::sys;
@@ -34,7 +34,13 @@ pub struct Child {
     /// The held program's host pid, once it said it is held.
     program: Option<Pid>,
     descriptions: Descriptions,
+    /// What init has reported so far.
+    report: Report,
     status: Option<ExitStatus>,
+    /// Whether init has been reaped. It may still be exiting (releasing
+    /// the sandbox's namespaces) when the status is known: it is reaped
+    /// then by the next call that needs it, or by `drop`.
+    init_reaped: bool,
     /// pasta, ended when the sandbox has ended (or when dropped).
     pasta: Option<PastaProcess>,
     /// The sandbox's cgroup, read and removed when the sandbox has ended
@@ -73,7 +79,7 @@ impl fmt::Debug for Output {
 }
 
 /// What the sandbox reported before it ended.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Report {
     failure: Option<(crate::runtime::channel::Stage, u32, i32)>,
     /// Wait status, whether init killed it for the wall time, usage.
@@ -97,7 +103,9 @@ impl Child {
             held,
             program: None,
             descriptions,
+            report: Report::default(),
             status: None,
+            init_reaped: false,
             pasta: spawned.pasta,
             cgroup: spawned.cgroup,
             stdin,
@@ -197,7 +205,6 @@ impl Child {
     /// attached one). `None` if init ended first: the sandbox's status is
     /// then concluded from the reports and kept for [`wait`](Self::wait).
     fn receive_until(&mut self, awaited: impl Fn(Message) -> bool) -> Result<Option<Option<i32>>> {
-        let mut report = Report::default();
         while let Some(received) = self
             .channel
             .recv_with_attachments()
@@ -208,7 +215,7 @@ impl Child {
                 Message::Terminal { number } => {
                     self.terminal = Some(terminal_from(received.fd, number)?);
                 }
-                message if !came => report.add(message)?,
+                message if !came => self.report.add(message)?,
                 _ => {}
             }
             if came {
@@ -216,10 +223,8 @@ impl Child {
             }
         }
         // Init ended: the report is complete.
-        let init_status =
-            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
-        self.end_pasta();
-        self.conclude(report, init_status);
+        let init_status = self.reap_init()?;
+        self.conclude(init_status);
         Ok(None)
     }
 
@@ -244,15 +249,15 @@ impl Child {
             return Ok(status.clone());
         }
         drop(self.stdin.take());
-        let mut report = Report::default();
         // The channel closes when init exits: every report is in by then.
-        while let Some(message) = self.channel.recv(false).map_err(Error::Channel)? {
-            report.add(message)?;
+        while let Some(message) = self.channel.recv().map_err(Error::Channel)? {
+            self.report.add(message)?;
+            if self.ended_with_report() {
+                return Ok(self.conclude(0));
+            }
         }
-        let init_status =
-            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
-        self.end_pasta();
-        Ok(self.conclude(report, init_status))
+        let init_status = self.reap_init()?;
+        Ok(self.conclude(init_status))
     }
 
     /// The status if the sandbox has ended, without waiting.
@@ -260,17 +265,32 @@ impl Child {
         if let Some(status) = &self.status {
             return Ok(Some(status.clone()));
         }
+        loop {
+            match self.channel.try_recv().map_err(Error::Channel)? {
+                Queued::Message(message) => {
+                    self.report.add(message)?;
+                    if self.ended_with_report() {
+                        return Ok(Some(self.conclude(0)));
+                    }
+                }
+                Queued::Empty => break,
+                // Init has closed its end by exiting: it is reaped at once.
+                Queued::Closed => {
+                    let init_status = self.reap_init()?;
+                    return Ok(Some(self.conclude(init_status)));
+                }
+            }
+        }
         let init_status =
             match sys::try_wait_child(self.pid).map_err(|e| self.process_error("wait for", e))? {
                 Some(status) => status,
                 None => return Ok(None),
             };
-        self.end_pasta();
-        let mut report = Report::default();
-        while let Some(message) = self.channel.recv(true).map_err(Error::Channel)? {
-            report.add(message)?;
+        self.init_reaped = true;
+        while let Queued::Message(message) = self.channel.try_recv().map_err(Error::Channel)? {
+            self.report.add(message)?;
         }
-        Ok(Some(self.conclude(report, init_status)))
+        Ok(Some(self.conclude(init_status)))
     }
 
     /// Waits for the sandbox to end, collecting what the program wrote to
@@ -300,7 +320,32 @@ impl Child {
         })
     }
 
-    fn conclude(&mut self, report: Report, init_status: i32) -> ExitStatus {
+    /// Whether the report says the sandbox has ended, with no need to wait
+    /// for init: its program's status is in, and init has killed and reaped
+    /// every other process of its pid namespace before sending it. Not when
+    /// something must wait for init's namespaces to be gone: a cgroup to
+    /// read and remove, mount points in host directories to remove.
+    fn ended_with_report(&self) -> bool {
+        self.report.program.is_some()
+            && self.report.failure.is_none()
+            && self.descriptions.pid_namespace
+            && self.cgroup.is_none()
+            && self.descriptions.leftovers.is_empty()
+    }
+
+    /// Waits for init to end and reaps it: its raw wait status.
+    fn reap_init(&mut self) -> Result<i32> {
+        let init_status =
+            sys::wait_child(self.pid).map_err(|e| self.process_error("wait for", e))?;
+        self.init_reaped = true;
+        Ok(init_status)
+    }
+
+    /// The status from the report (and from init's own wait status, used
+    /// only when init was killed before it could report).
+    fn conclude(&mut self, init_status: i32) -> ExitStatus {
+        self.end_pasta();
+        let report = std::mem::take(&mut self.report);
         let proc_status = report.proc_status;
         let (kind, usage) = match (report.failure, report.program) {
             (Some((stage, index, errno)), _) => {
@@ -350,11 +395,23 @@ impl Child {
     }
 }
 
+/// The descriptor through which init reports: readable when it has
+/// something to say or has ended. Poll it (or register it with an event
+/// loop) beside others, then call [`Child::try_wait`]; reading it is for
+/// the `Child` alone.
+impl AsFd for Child {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.channel.as_fd()
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
             self.kill_held_program();
             let _ = signal::kill(self.pid, Signal::SIGKILL);
+        }
+        if !self.init_reaped {
             let _ = sys::wait_child(self.pid);
         }
     }

@@ -359,6 +359,18 @@ pub(crate) fn wait_any_nohang() -> Result<Option<(Pid, i32, libc::rusage)>, Errn
     Ok((pid > 0).then(|| (Pid::from_raw(pid), status, usage)))
 }
 
+/// Waits for every child to end and reaps it, until there is none left.
+pub(crate) fn reap_all_children() {
+    loop {
+        // SAFETY: a null status pointer is allowed; nothing is written.
+        // `__WALL`: children that chose another exit signal count too.
+        let reaped = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) };
+        if reaped < 0 && Errno::last() != Errno::EINTR {
+            return;
+        }
+    }
+}
+
 /// Arms a one-shot `ITIMER_REAL` timer: SIGALRM after `after`.
 pub(crate) fn set_alarm(after: std::time::Duration) -> Result<(), Errno> {
     let value = libc::itimerval {

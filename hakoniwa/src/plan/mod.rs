@@ -637,6 +637,9 @@ pub(crate) struct Descriptions {
     pub program: String,
     /// Host entries created as mount points, removed after the run.
     pub leftovers: Vec<PathBuf>,
+    /// Whether init is pid 1 of the sandbox's own pid namespace (and so
+    /// ends every process of it before it reports the program's end).
+    pub pid_namespace: bool,
     /// The rlimits, in plan order, for messages; and the CPU limit, to tell
     /// a SIGKILL for CPU time from another.
     rlimits: Vec<(Rlimit, u64, u64)>,
@@ -666,6 +669,7 @@ impl Plan {
         Descriptions {
             program: self.exec.program.clone(),
             leftovers: self.leftovers.clone(),
+            pid_namespace: self.pid_namespace,
             rlimits: container.rlimits.clone(),
             wall_time: self.wall_time,
             memory_limit: container.cgroup.as_ref().and_then(|cgroup| cgroup.memory),

@@ -365,29 +365,51 @@ impl ParentEnd {
         }
     }
 
-    /// The next message, waiting for it unless `nonblocking`; `None` once
-    /// the sandbox has closed its end (or, when nonblocking, when nothing is
-    /// queued).
-    pub(crate) fn recv(&self, nonblocking: bool) -> io::Result<Option<Message>> {
-        let flags = if nonblocking {
-            MsgFlags::MSG_DONTWAIT
-        } else {
-            MsgFlags::empty()
-        };
+    /// The next message, waiting for it; `None` once the sandbox has closed
+    /// its end.
+    pub(crate) fn recv(&self) -> io::Result<Option<Message>> {
+        Ok(match self.receive(MsgFlags::empty())? {
+            Queued::Message(message) => Some(message),
+            Queued::Empty | Queued::Closed => None,
+        })
+    }
+
+    /// The next message if one is queued, without waiting.
+    pub(crate) fn try_recv(&self) -> io::Result<Queued> {
+        self.receive(MsgFlags::MSG_DONTWAIT)
+    }
+
+    fn receive(&self, flags: MsgFlags) -> io::Result<Queued> {
         let mut buf = [0; SIZE];
         match self.read(&mut buf, flags) {
-            Ok(0) => Ok(None),
-            Ok(SIZE) => Message::decode(&buf).map(Some).ok_or_else(|| {
+            Ok(0) => Ok(Queued::Closed),
+            Ok(SIZE) => Message::decode(&buf).map(Queued::Message).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidData, "unknown message from sandbox")
             }),
             Ok(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "truncated message from sandbox",
             )),
-            Err(Errno::EAGAIN) if nonblocking => Ok(None),
+            Err(Errno::EAGAIN) => Ok(Queued::Empty),
             Err(errno) => Err(io_error(errno)),
         }
     }
+}
+
+impl AsFd for ParentEnd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// What a look at the channel found, without waiting.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    Message(Message),
+    /// Nothing yet.
+    Empty,
+    /// The sandbox has closed its end: init has ended.
+    Closed,
 }
 
 /// The sandbox's end, used by init and inherited by the program until it
@@ -507,8 +529,8 @@ mod tests {
             index: 2,
             errno: libc::EPERM,
         };
-        assert_eq!(parent.recv(false).unwrap(), Some(failed));
-        assert_eq!(parent.recv(false).unwrap(), None);
+        assert_eq!(parent.recv().unwrap(), Some(failed));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 
     #[test]
@@ -536,7 +558,7 @@ mod tests {
         });
         sandbox.program_exited(3 << 8, true, usage, proc_status);
         assert_eq!(
-            parent.recv(false).unwrap(),
+            parent.recv().unwrap(),
             Some(Message::SetupFailed {
                 stage: Stage::MountStep,
                 index: 7,
@@ -544,7 +566,7 @@ mod tests {
             })
         );
         assert_eq!(
-            parent.recv(false).unwrap(),
+            parent.recv().unwrap(),
             Some(Message::ProgramExited {
                 wait_status: 3 << 8,
                 timed_out: true,
@@ -552,9 +574,9 @@ mod tests {
                 proc_status
             })
         );
-        assert_eq!(parent.recv(true).unwrap(), None);
+        assert_eq!(parent.try_recv().unwrap(), Queued::Empty);
         drop(sandbox);
-        assert_eq!(parent.recv(false).unwrap(), None);
+        assert_eq!(parent.recv().unwrap(), None);
     }
 
     #[test]
@@ -568,7 +590,7 @@ mod tests {
         assert_eq!(received.sender, Some(std::process::id() as i32));
         parent.start().unwrap();
         assert_eq!(held.join().unwrap(), Ok(()));
-        assert_eq!(parent.recv(false).unwrap(), None);
+        assert_eq!(parent.recv().unwrap(), None);
     }
 
     #[test]

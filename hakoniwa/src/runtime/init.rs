@@ -296,6 +296,15 @@ impl Supervised<'_> {
             }
             let real_time = now().saturating_sub(self.started);
             let usage = Rusage::from_wait4(&usage, real_time);
+            // The sandbox ends with its program. In a pid namespace every
+            // other process is killed and reaped before the report, so that
+            // a caller that has the status knows none of them still runs
+            // (init's own exit, which releases the namespaces, can then
+            // finish without anyone waiting for it).
+            if self.pid_namespace {
+                self.end_all();
+                sys::reap_all_children();
+            }
             self.channel
                 .program_exited(status, self.timed_out, usage, self.proc_status);
             sys::exit_now(0);
