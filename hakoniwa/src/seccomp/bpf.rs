@@ -72,6 +72,11 @@ pub(crate) fn jump_always(offset: u32) -> sock_filter {
     insn(JA, 0, 0, offset)
 }
 
+/// Whether `insn` is a `ret` of a constant.
+pub(crate) fn is_ret(insn: &sock_filter) -> bool {
+    insn.code == RET_K
+}
+
 pub(crate) fn ret(action: Action) -> sock_filter {
     insn(RET_K, 0, 0, return_value(action))
 }

@@ -13,8 +13,10 @@
 //! 3. A leaf is either one `ret`, or the argument checks of that syscall's
 //!    rules in profile order, ending with the default action.
 //!
-//! Conditional jumps reach at most 255 instructions ahead; a subtree that
-//! is longer is jumped over with an unconditional `ja`.
+//! The program is laid out from its end (`layout.rs`): a leaf that only
+//! returns shares a `ret` placed further on when a jump can reach it, and
+//! conditional jumps, which reach at most 255 instructions ahead, get an
+//! unconditional `ja` (or the `ret` again) next to them when they cannot.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,7 @@ use libc::sock_filter;
 
 use super::arch::{self, Arch, Host};
 use super::bpf::{self, Jump, Program};
+use super::layout::{Backwards, Entry};
 use super::{Action, ArgCmp, ArgCmpOp, Condition, Error, Filter};
 
 /// What a filter is compiled for: the host, and what the program holds.
@@ -77,9 +80,6 @@ pub(crate) struct Compiled {
 
 /// For each syscall number, its rules' comparisons and actions in order.
 type RulesByNumber<'a> = BTreeMap<u32, Vec<(&'a [ArgCmp], Action)>>;
-
-/// The largest jump a conditional instruction can make.
-const MAX_JUMP: usize = u8::MAX as usize;
 
 pub(crate) fn compile(filter: &Filter, target: &Target) -> Result<Compiled, Error> {
     let host = target.host;
@@ -286,29 +286,22 @@ fn section(filter: &Filter, arch: Arch, table: &RulesByNumber) -> Result<Vec<soc
         .iter()
         .map(|(_, leaf)| leaf_code(filter, leaf, arch))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut code = vec![bpf::load(bpf::NR)];
+    let mut code = Backwards::default();
     search(&ranges, &leaves, &mut code);
-    Ok(code)
+    code.push(bpf::load(bpf::NR));
+    Ok(code.finish())
 }
 
-/// Binary search over `ranges`: `jge FIRST_OF_RIGHT_HALF` at each node.
-fn search(ranges: &[(u32, Leaf)], leaves: &[Vec<sock_filter>], out: &mut Vec<sock_filter>) {
+/// Binary search over `ranges`: `jge FIRST_OF_RIGHT_HALF` at each node;
+/// laid out from the end, the right half first.
+fn search(ranges: &[(u32, Leaf)], leaves: &[Vec<sock_filter>], out: &mut Backwards) -> Entry {
     if ranges.len() == 1 {
-        out.extend_from_slice(&leaves[0]);
-        return;
+        return out.block(&leaves[0]);
     }
     let mid = ranges.len() / 2;
-    let mut left = Vec::new();
-    search(&ranges[..mid], &leaves[..mid], &mut left);
-    let pivot = ranges[mid].0;
-    if left.len() <= MAX_JUMP {
-        out.push(bpf::jump(Jump::Ge, pivot, left.len() as u8, 0));
-    } else {
-        out.push(bpf::jump(Jump::Ge, pivot, 0, 1));
-        out.push(bpf::jump_always(left.len() as u32));
-    }
-    out.extend(left);
-    search(&ranges[mid..], &leaves[mid..], out);
+    let right = search(&ranges[mid..], &leaves[mid..], out);
+    let left = search(&ranges[..mid], &leaves[..mid], out);
+    out.branch(Jump::Ge, ranges[mid].0, right, left)
 }
 
 /// Where a jump in a comparison goes.
@@ -395,13 +388,17 @@ fn compare(cmp: &ArgCmp, arch: Arch, ops: &mut Vec<Op>) {
                 ops.push(Op::Jump(Jump::Eq, high, Next, Pass));
             }
             ArgCmpOp::MaskedEq => {
-                ops.push(Op::Insn(bpf::and(mask_high.unwrap_or(0))));
+                let mask_high = mask_high.unwrap_or(0);
+                // A is 32 bits wide: a mask of all ones changes nothing.
+                if mask_high != u32::MAX {
+                    ops.push(Op::Insn(bpf::and(mask_high)));
+                }
                 ops.push(Op::Jump(Jump::Eq, high, Next, Fail));
             }
         }
     }
     ops.push(Op::Insn(bpf::load(bpf::arg_word(cmp.arg, false))));
-    if let Some(mask) = mask {
+    if let Some(mask) = mask.filter(|mask| *mask as u32 != u32::MAX) {
         ops.push(Op::Insn(bpf::and(mask as u32)));
     }
     ops.push(match cmp.op {

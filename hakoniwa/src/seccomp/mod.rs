@@ -19,6 +19,7 @@ pub(crate) mod compile;
 mod json;
 #[cfg(test)]
 mod kernel_tests;
+mod layout;
 pub(crate) mod prebuilt;
 mod presets;
 #[cfg(test)]

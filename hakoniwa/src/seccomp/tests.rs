@@ -369,18 +369,53 @@ fn random_profiles_compile_to_what_they_mean() {
     let mut random = Random::new(0x5eed);
     for _ in 0..2000 {
         let filter = random_filter(&mut random);
-        let compiled = compile(&filter, &x86_64_target(0)).unwrap();
-        for _ in 0..20 {
-            let arch = *random.pick(&[Arch::X86_64, Arch::X86]);
+        assert_compiled_as_meant(&filter, &mut random, 20);
+    }
+}
+
+/// Long enough that jumps cannot reach their targets (255 instructions at
+/// most): the layout steps in with `ja`s and repeated `ret`s.
+#[test]
+fn long_profiles_compile_to_what_they_mean() {
+    let mut random = Random::new(0x10ad);
+    for _ in 0..20 {
+        let mut filter = Filter::new(random_action(&mut random));
+        filter.add_arch(Arch::X86);
+        for _ in 0..150 {
             let name = *random.pick(&POOL);
-            let nr = arch.syscall(name).unwrap();
-            let args = random_args(&mut random, &filter);
-            assert_eq!(
-                verdict(&compiled, arch, nr, args),
-                ret(reference(&filter, arch, nr, args)),
-                "{name} on {arch} with {args:x?} under {filter:#?}"
-            );
+            let args: Vec<ArgCmp> = (0..3)
+                .map(|arg| {
+                    let a = edge_value(&mut random, &[]);
+                    let b = edge_value(&mut random, &[a]);
+                    ArgCmp::new(arg, random_op(&mut random), a, b)
+                })
+                .collect();
+            filter.add_rule_conditional(random_action(&mut random), name, &args);
         }
+        let length = compile(&filter, &x86_64_target(0))
+            .unwrap()
+            .program
+            .instructions
+            .len();
+        assert!(length > 4 * 255, "only {length} instructions");
+        assert_compiled_as_meant(&filter, &mut random, 500);
+    }
+}
+
+/// Compiles `filter` and checks the verdicts of `times` random calls of
+/// `POOL` against what the profile means.
+fn assert_compiled_as_meant(filter: &Filter, random: &mut Random, times: usize) {
+    let compiled = compile(filter, &x86_64_target(0)).unwrap();
+    for _ in 0..times {
+        let arch = *random.pick(&[Arch::X86_64, Arch::X86]);
+        let name = *random.pick(&POOL);
+        let nr = arch.syscall(name).unwrap();
+        let args = random_args(random, filter);
+        assert_eq!(
+            verdict(&compiled, arch, nr, args),
+            ret(reference(filter, arch, nr, args)),
+            "{name} on {arch} with {args:x?} under {filter:#?}"
+        );
     }
 }
 
