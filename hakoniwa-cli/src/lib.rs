@@ -21,3 +21,4 @@ mod sys;
 mod values;
 
 pub use cli::{dry_run, main};
+pub use sys::prepare_process;

@@ -1,5 +1,6 @@
-//! The command's only `unsafe`: taking over a descriptor number the caller
-//! handed us (`--status-fd`).
+//! The command's only `unsafe`: the process's start (`main.rs` does
+//! without Rust's), and taking over a descriptor number the caller handed
+//! us (`--status-fd`).
 
 use std::fs::File;
 use std::io;
@@ -24,4 +25,30 @@ pub(crate) fn take_fd(fd: i32) -> io::Result<File> {
     // SAFETY: the descriptor is open, and nothing else in this process owns
     // it: the caller passed it to us for this use only.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// What Rust's start-up does before `main` and the command needs (see
+/// `main.rs`): a standard stream that is closed gets `/dev/null`, so that
+/// no descriptor opened later (the channel to the sandbox, say) takes its
+/// number and is passed on as the program's stream; and writing to a
+/// closed pipe is an error (EPIPE) rather than the end of the process.
+pub fn prepare_process() {
+    let mut streams = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `streams` is an array of three valid `pollfd`s.
+    if unsafe { libc::poll(streams.as_mut_ptr(), 3, 0) } == -1 {
+        std::process::abort();
+    }
+    for stream in streams.iter().filter(|s| s.revents & libc::POLLNVAL != 0) {
+        // The lowest free number is this stream's: those below are open.
+        // SAFETY: a constant, NUL-terminated path.
+        if unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != stream.fd {
+            std::process::abort();
+        }
+    }
+    // SAFETY: SIG_IGN installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
