@@ -272,6 +272,20 @@ mod tests {
         Renderer::new(dir).render(&dir.join("profile.toml"), text)
     }
 
+    /// `**` on floats calls the command's own `pow` (src/sys.rs).
+    #[test]
+    fn powers_of_floats_and_integers() {
+        let dir = scratch("pow");
+        assert_eq!(
+            render(
+                &dir,
+                "{{ 2.0 ** 0.5 }} {{ 9.0 ** 0.5 }} {{ 2 ** 10 }} {{ 2.0 ** -1 }}"
+            )
+            .unwrap(),
+            "1.4142135623730951 3.0 1024 0.5"
+        );
+    }
+
     #[test]
     fn dir_is_the_directory_of_the_file() {
         let dir = scratch("dir");
