@@ -1326,3 +1326,63 @@ fn a_sandbox_joins_a_mount_namespace_by_path() {
         }
     });
 }
+
+/// `wait` returns as soon as init has reported, before init has finished
+/// exiting; by then init has killed and reaped what the program left
+/// running. The background `sleep` holds the output pipe: were it still
+/// alive (or merely dying), the pipe would not have hung up yet.
+#[test]
+fn when_wait_returns_nothing_of_the_sandbox_runs() {
+    both_ways("when_wait_returns_nothing_of_the_sandbox_runs", || {
+        use std::os::fd::AsFd;
+
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+        for _ in 0..20 {
+            let mut child = container()
+                .command("/bin/sh")
+                .args(["-c", "sleep 1000 & exit 3"])
+                .stdout(Stdio::MakePipe)
+                .spawn()
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(status.exit_code, Some(3), "{status:?}");
+            let stdout = child.stdout.take().unwrap();
+            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::ZERO).unwrap();
+            let events = fds[0].revents().unwrap();
+            assert!(
+                events.contains(PollFlags::POLLHUP),
+                "the sandbox's output is still open: {events:?}"
+            );
+        }
+    });
+}
+
+/// The `Child` is a descriptor to poll beside others: it becomes readable
+/// when the sandbox has something to report, and `try_wait` then has the
+/// status.
+#[test]
+fn a_child_can_be_polled_until_it_has_ended() {
+    both_ways("a_child_can_be_polled_until_it_has_ended", || {
+        use std::os::fd::AsFd;
+
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+        let mut child = container()
+            .command("/bin/sh")
+            .args(["-c", "sleep 0.2; exit 5"])
+            .spawn()
+            .unwrap();
+        assert!(child.try_wait().unwrap().is_none());
+        let status = loop {
+            let mut fds = [PollFd::new(child.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(5000u16)).unwrap();
+            assert!(fds[0].any().unwrap_or(false), "no report within 5 s");
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+        };
+        assert_eq!(status.exit_code, Some(5), "{status:?}");
+    });
+}
