@@ -244,6 +244,12 @@ impl Child {
 
     /// Waits for the sandbox to end. Closes the program's standard input
     /// first, so a program reading it sees end of file.
+    ///
+    /// Returns when the program has ended and nothing it started still
+    /// runs. In a pid namespace of the sandbox's own, that is as soon as
+    /// init reports, while init itself may still be releasing the
+    /// namespaces: it is reaped by a later call, or when the `Child` is
+    /// dropped.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         if let Some(status) = &self.status {
             return Ok(status.clone());

@@ -19,7 +19,7 @@ impl fmt::Display for MissingRight {
 }
 
 /// What landlock enforced for a run: all the ruleset asked for, or —
-/// under [`CompatMode::BestEffort`] — part of it.
+/// under [`CompatMode::BestEffort`](crate::landlock::CompatMode::BestEffort) — part of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enforcement {
     pub(super) kernel_abi: u32,
