@@ -43,6 +43,9 @@ add "bwrap, default view, no seccomp" "$bwrap_default"
 add "hakoniwa run (default seccomp)" "$h run -- /bin/true"
 add "hakoniwa run --seccomp unconfined" "$h run --seccomp unconfined -- /bin/true"
 add "hakoniwa run --seccomp podman" "$h run --seccomp podman -- /bin/true"
+# audit logs every syscall (SECCOMP_RET_LOG): the kernel rate-limits what
+# reaches its log.
+add "hakoniwa run --seccomp audit" "$h run --seccomp audit -- /bin/true"
 add "bwrap --unshare-all --dev /dev --tmpfs /tmp" "$bwrap_all"
 add "hakoniwa run --unshare-all --devfs /dev --tmpfs /tmp" "$h run --unshare-all --devfs /dev --tmpfs /tmp -- /bin/true"
 add "hakoniwa run --report (metrics)" "$h run --report /dev/null -- /bin/true"
