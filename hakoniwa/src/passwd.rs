@@ -10,7 +10,7 @@ use nix::unistd::{Gid, Uid};
 use crate::container::{Mount, UserSpec};
 use crate::error::{Error, Result};
 use crate::idmap::{IdMapPlan, Switch};
-use crate::plan::mounts::host_path;
+use crate::plan::layering::host_path;
 
 /// One line of `/etc/passwd`: name, uid, primary gid.
 struct PasswdEntry {

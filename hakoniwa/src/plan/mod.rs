@@ -5,6 +5,7 @@
 //! caller, before any process is created: after the clone the child only
 //! makes system calls (see `runtime`).
 
+pub(crate) mod layering;
 pub(crate) mod mounts;
 
 use std::ffi::{CString, OsStr, OsString};
@@ -182,7 +183,7 @@ impl Plan {
             .filter(|dir| dir.writable)
             .map(|dir| dir.path);
         let leftovers = match has(Namespace::Mount) {
-            true => mounts::host_leftovers(&container.mounts, writable_rootdir),
+            true => layering::host_leftovers(&container.mounts, writable_rootdir),
             false => Vec::new(),
         };
         let (mut mount_steps, root_step, root_read_only) = if has(Namespace::Mount) {
