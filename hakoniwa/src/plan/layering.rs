@@ -110,11 +110,12 @@ fn depth(path: &Path) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::container::TmpfsOptions;
 
-    fn bind(source: &str, target: &str) -> Mount {
+    /// A read-only bind.
+    pub(in crate::plan) fn bind(source: &str, target: &str) -> Mount {
         Mount::Bind {
             source: source.into(),
             target: target.into(),
@@ -123,7 +124,7 @@ mod tests {
         }
     }
 
-    fn tmpfs(target: &str) -> Mount {
+    pub(in crate::plan) fn tmpfs(target: &str) -> Mount {
         Mount::Tmpfs {
             target: target.into(),
             options: TmpfsOptions::default(),

@@ -1,6 +1,7 @@
 //! The mount plan's steps, checked without running them.
 
 use super::*;
+use crate::plan::layering::tests::{bind, tmpfs};
 
 /// The steps after the root tmpfs (step 0).
 fn user_steps(mounts: &[Mount]) -> Result<Vec<Step>> {
@@ -156,22 +157,6 @@ fn devfs_ends_read_only() {
     .unwrap();
     assert!(matches!(steps.last().unwrap().kind, StepKind::ReadOnly));
     assert!(whats(&steps).contains(&("/newroot/dev/null", "bind-mount /dev/null to /dev/null")));
-}
-
-fn bind(source: &str, target: &str) -> Mount {
-    Mount::Bind {
-        source: source.into(),
-        target: target.into(),
-        writable: false,
-        devices: false,
-    }
-}
-
-fn tmpfs(target: &str) -> Mount {
-    Mount::Tmpfs {
-        target: target.into(),
-        options: TmpfsOptions::default(),
-    }
 }
 
 #[test]
