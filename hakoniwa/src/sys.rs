@@ -359,6 +359,21 @@ pub(crate) fn wait_any_nohang() -> Result<Option<(Pid, i32, libc::rusage)>, Errn
     Ok((pid > 0).then(|| (Pid::from_raw(pid), status, usage)))
 }
 
+/// Sleeps for `duration` (restarting after a signal's interruption).
+pub(crate) fn sleep(duration: std::time::Duration) {
+    let mut left = libc::timespec {
+        tv_sec: duration.as_secs() as libc::time_t,
+        tv_nsec: duration.subsec_nanos() as libc::c_long,
+    };
+    loop {
+        let asked = left;
+        // SAFETY: both pointers are to valid timespecs.
+        if unsafe { libc::nanosleep(&asked, &mut left) } == 0 || Errno::last() != Errno::EINTR {
+            return;
+        }
+    }
+}
+
 /// Waits for every child to end and reaps it, until there is none left.
 pub(crate) fn reap_all_children() {
     loop {

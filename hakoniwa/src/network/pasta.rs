@@ -433,12 +433,21 @@ fn keep(exec: &Exec, lifeline: &OwnedFd, streams: [RawFd; 3], watched: &SigSet) 
         Ok(Forked::Parent(pid)) => pid,
         Err(_) => sys::exit_now(KEEPER_FAILED),
     };
-    // pasta is not waited for: once SIGKILL is sent it can run no more of
-    // its own code, and its exit takes the kernel 10 to 50 ms (closing its
-    // tap device waits for an RCU barrier), which no run should wait out.
-    // It is reaped by whoever adopts it when the keeper is gone.
+    // What the sandbox sent last may still be in pasta's sockets and pipes
+    // when the sandbox ends (a server's last answer, a client's last
+    // bytes): pasta gets `PASTA_LINGER` to pass it on. A process of its own
+    // waits that out, holding nothing open, and the keeper exits at once, so
+    // that whoever waits for the keeper does not wait for the linger.
+    // Nor for pasta's end: once SIGKILL is sent it can run no more of its
+    // own code, and its exit takes the kernel 10 to 50 ms (closing its tap
+    // device waits for an RCU barrier). Both are reaped by whoever adopts
+    // them when the keeper is gone.
     let end_pasta = || -> ! {
-        let _ = signal::kill(pasta, Signal::SIGKILL);
+        if let Ok(Forked::Child) | Err(_) = sys::clone_process(0) {
+            let _ = sys::close_range(0, u32::MAX);
+            sys::sleep(PASTA_LINGER);
+            let _ = signal::kill(pasta, Signal::SIGKILL);
+        }
         sys::exit_now(0)
     };
     loop {
@@ -478,6 +487,11 @@ fn keep(exec: &Exec, lifeline: &OwnedFd, streams: [RawFd; 3], watched: &SigSet) 
 
 /// Exit code of the keeper when it could not start pasta.
 const KEEPER_FAILED: i32 = 127;
+
+/// How long pasta goes on once the sandbox has ended, to pass on what the
+/// sandbox sent last; then it is killed. On this machine pasta needs well
+/// under a millisecond for a last answer; this covers a loaded one.
+const PASTA_LINGER: Duration = Duration::from_millis(50);
 
 /// The keeper's wait status, which is pasta's (see [`keep`]).
 fn exit_status(status: i32) -> String {
