@@ -38,8 +38,8 @@ pub struct Child {
     report: Report,
     status: Option<ExitStatus>,
     /// Whether init has been reaped. It may still be exiting (releasing
-    /// the sandbox's namespaces) when the status is known: it is reaped
-    /// then by the next call that needs it, or by `drop`.
+    /// the sandbox's namespaces) when the status is known: `drop` reaps it
+    /// then.
     init_reaped: bool,
     /// pasta, ended when the sandbox has ended (or when dropped).
     pasta: Option<PastaProcess>,
@@ -248,8 +248,7 @@ impl Child {
     /// Returns when the program has ended and nothing it started still
     /// runs. In a pid namespace of the sandbox's own, that is as soon as
     /// init reports, while init itself may still be releasing the
-    /// namespaces: it is reaped by a later call, or when the `Child` is
-    /// dropped.
+    /// namespaces: it is reaped when the `Child` is dropped.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         if let Some(status) = &self.status {
             return Ok(status.clone());
