@@ -359,31 +359,10 @@ pub(crate) fn wait_any_nohang() -> Result<Option<(Pid, i32, libc::rusage)>, Errn
     Ok((pid > 0).then(|| (Pid::from_raw(pid), status, usage)))
 }
 
-/// Sleeps for `duration` (restarting after a signal's interruption).
-pub(crate) fn sleep(duration: std::time::Duration) {
-    let mut left = libc::timespec {
-        tv_sec: duration.as_secs() as libc::time_t,
-        tv_nsec: duration.subsec_nanos() as libc::c_long,
-    };
-    loop {
-        let asked = left;
-        // SAFETY: both pointers are to valid timespecs.
-        if unsafe { libc::nanosleep(&asked, &mut left) } == 0 || Errno::last() != Errno::EINTR {
-            return;
-        }
-    }
-}
-
-/// Waits for every child to end and reaps it, until there is none left.
+/// Waits for every child to end and reaps it, until there is none left
+/// (`__WALL`: children that chose another exit signal count too).
 pub(crate) fn reap_all_children() {
-    loop {
-        // SAFETY: a null status pointer is allowed; nothing is written.
-        // `__WALL`: children that chose another exit signal count too.
-        let reaped = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) };
-        if reaped < 0 && Errno::last() != Errno::EINTR {
-            return;
-        }
-    }
+    while waitpid(Pid::from_raw(-1), libc::__WALL).is_ok() {}
 }
 
 /// Arms a one-shot `ITIMER_REAL` timer: SIGALRM after `after`.

@@ -445,7 +445,8 @@ fn keep(exec: &Exec, lifeline: &OwnedFd, streams: [RawFd; 3], watched: &SigSet) 
     let end_pasta = || -> ! {
         if let Ok(Forked::Child) | Err(_) = sys::clone_process(0) {
             let _ = sys::close_range(0, u32::MAX);
-            sys::sleep(PASTA_LINGER);
+            // nanosleep, restarted after a signal: no allocation, no lock.
+            std::thread::sleep(PASTA_LINGER);
             let _ = signal::kill(pasta, Signal::SIGKILL);
         }
         sys::exit_now(0)
