@@ -15,9 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${1:-50}
-for tool in podman conmon runc hyperfine; do
-  command -v "$tool" >/dev/null || { echo "bench-oci: $tool is not installed" >&2; exit 1; }
-done
+source scripts/lib.sh
+require "apt install podman conmon runc hyperfine" podman conmon runc hyperfine
 
 cargo build --quiet --release -p hakoniwa-oci
 work=$(mktemp -d)

@@ -10,9 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
-for tool in hyperfine bwrap gcc; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt install hyperfine bubblewrap gcc)" >&2; exit 1; }
-done
+source scripts/lib.sh
+require "apt install hyperfine bubblewrap gcc" hyperfine bwrap gcc
 
 cargo build --release -p hakoniwa-cli >&2
 # The same release build linked statically (glibc's static-pie): no
@@ -60,19 +59,20 @@ for round in $(seq "$rounds"); do
     "${commands[@]}" >/dev/null
 done
 
-median() { python3 - "$1" "$work"/round-*.json <<'PY'
+# The median time of command INDEX over all rounds, in ms.
+round_median() { python3 - "$1" "$work"/round-*.json <<'PY'
 import json, statistics, sys
 index = int(sys.argv[1])
 times = [t for path in sys.argv[2:] for t in json.load(open(path))["results"][index]["times"]]
 print(statistics.median(times) * 1000)
 PY
 }
-bwrap_ms=$(median 3)
-floor_ms=$(median 1)
+bwrap_ms=$(round_median 3)
+floor_ms=$(round_median 1)
 echo "| command | median (ms) | × bwrap | × floor |"
 echo "|---|---:|---:|---:|"
 for i in "${!names[@]}"; do
-  ms=$(median "$i")
+  ms=$(round_median "$i")
   printf '| %s | %.2f | %.2f | %.2f |\n' "${names[$i]}" "$ms" \
     "$(python3 -c "print($ms/$bwrap_ms)")" "$(python3 -c "print($ms/$floor_ms)")"
 done
@@ -98,8 +98,7 @@ echo "| hakoniwa run, static build | $(rate "$hs" run -- /bin/true) |"
 # runs: which pages around a touched one the kernel maps in varies a
 # little from run to run.
 peak() {
-  for _ in 1 2 3 4 5 6 7 8 9; do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done |
-    sort -n | sed -n 5p
+  for _ in 1 2 3 4 5 6 7 8 9; do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done | median
 }
 echo
 echo "| launcher peak RSS, median of 9 | KiB |"

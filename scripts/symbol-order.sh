@@ -23,9 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-400}
-for tool in perf valgrind python3; do
-  command -v "$tool" >/dev/null || { echo "symbol-order: $tool is missing (apt install linux-perf valgrind python3)" >&2; exit 1; }
-done
+source scripts/lib.sh
+require "apt install linux-perf valgrind python3" perf valgrind python3
 list=hakoniwa-cli/symbol-order.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
