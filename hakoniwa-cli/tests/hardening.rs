@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 
 use serde_json::Value;
 
@@ -14,6 +15,7 @@ use common::Caller;
 
 sandbox_tests![
     only_passed_descriptors_reach_the_program,
+    closed_streams_of_hakoniwa_reach_the_program_as_dev_null,
     proc_entries_that_reach_the_host_kernel_are_hidden_or_read_only,
     root_inside_cannot_write_host_sysctls,
     the_program_cannot_fake_a_wall_time_kill,
@@ -45,6 +47,26 @@ fn only_passed_descriptors_reach_the_program(caller: &Caller) {
     );
     let outcome = caller.run(&["--pass-fd", "9"], &["true"]).output();
     outcome.assert_setup_failure("9");
+}
+
+/// `hakoniwa` started with its standard input and error closed: the
+/// program gets `/dev/null` on them, not a descriptor `hakoniwa` opened
+/// later and that took the free number (its channel to the sandbox, say).
+fn closed_streams_of_hakoniwa_reach_the_program_as_dev_null(caller: &Caller) {
+    let close = ["sh", "-c", "exec \"$@\" 0<&- 2>&-", "sh"].map(OsStr::new);
+    let facts = caller
+        .probe(&[], &["facts"])
+        .through(&close)
+        .output()
+        .json();
+    let fds = facts["fds"].as_array().expect("fds");
+    for stream in [0, 2] {
+        let fd = fds
+            .iter()
+            .find(|fd| fd["fd"] == stream)
+            .unwrap_or_else(|| panic!("fd {stream} is not open: {facts}"));
+        assert_eq!(fd["target"], "/dev/null", "fd {stream}: {facts}");
+    }
 }
 
 fn proc_entries_that_reach_the_host_kernel_are_hidden_or_read_only(caller: &Caller) {
