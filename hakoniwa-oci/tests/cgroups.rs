@@ -78,11 +78,7 @@ fn create_with_cgroup(bundle: &Bundle, caller: Caller) -> bool {
             "skipping the cgroup run as {caller:?}: no writable cgroup: {}",
             created.stderr.trim()
         );
-        let state = bundle.oci(&["state", "box"]);
-        assert!(
-            state.stderr.contains("container box does not exist"),
-            "{caller:?}: a refused create left {state:?}"
-        );
+        bundle.assert_gone("box", &format!("{caller:?}: after a refused create"));
         return false;
     }
     assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");

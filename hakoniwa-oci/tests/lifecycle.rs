@@ -30,12 +30,7 @@ fn run_prints_the_programs_output_and_exits_with_its_code() {
         assert_eq!(outcome.code, Some(3), "{caller:?}: {outcome:?}");
         assert_eq!(outcome.stdout, "hello from bundle as 0\n", "{caller:?}");
         // `run` deletes its container when the program ends.
-        let state = bundle.oci(&["state", "box"]);
-        assert_eq!(state.code, Some(1), "{caller:?}: {state:?}");
-        assert!(
-            state.stderr.contains("container box does not exist"),
-            "{state:?}"
-        );
+        bundle.assert_gone("box", &format!("{caller:?}: after run"));
     }
 }
 
@@ -131,11 +126,7 @@ fn create_waits_for_start_then_kill_and_delete_end_it() {
 
         let deleted = bundle.oci(&["delete", "box"]);
         assert_eq!(deleted.code, Some(0), "{caller:?}: {deleted:?}");
-        let gone = bundle.oci(&["state", "box"]);
-        assert!(
-            gone.stderr.contains("container box does not exist"),
-            "{gone:?}"
-        );
+        bundle.assert_gone("box", &format!("{caller:?}: after delete"));
         let left = fs::read_dir(bundle.dir.join("state/containers")).expect("the state root");
         assert_eq!(left.count(), 0, "{caller:?}: delete left files behind");
     }
@@ -149,8 +140,7 @@ fn delete_force_ends_a_created_container() {
         assert_eq!(created.code, Some(0), "{caller:?}: {created:?}");
         let deleted = bundle.oci(&["delete", "--force", "box"]);
         assert_eq!(deleted.code, Some(0), "{caller:?}: {deleted:?}");
-        let gone = bundle.oci(&["state", "box"]);
-        assert!(gone.stderr.contains("does not exist"), "{gone:?}");
+        bundle.assert_gone("box", &format!("{caller:?}: after delete --force"));
     }
 }
 
@@ -226,8 +216,7 @@ fn a_bad_config_is_refused_naming_the_field() {
         let field = format!("mounts[{index}].type: a \"nfs\" mount at /mnt is not supported yet");
         assert!(outcome.stderr.contains(&field), "{outcome:?}");
         // Nothing is left of a refused create.
-        let state = bundle.oci(&["state", "box"]);
-        assert!(state.stderr.contains("does not exist"), "{state:?}");
+        bundle.assert_gone("box", &format!("{caller:?}: after a refused create"));
     }
 }
 
@@ -743,8 +732,7 @@ fn a_created_container_is_built_refuses_exec_and_ends_with_a_signal() {
             ),
             "{caller:?}: {created:?}"
         );
-        let gone = bundle.oci(&["state", "bad"]);
-        assert!(gone.stderr.contains("does not exist"), "{gone:?}");
+        bundle.assert_gone("bad", &format!("{caller:?}: after a refused create"));
 
         bundle.write_config(&bundle.config(&["true"]));
         let created = bundle.oci(&["create", "--bundle", "{bundle}", "box"]);
@@ -871,11 +859,7 @@ fn run_passes_a_terminating_signal_to_the_program_and_deletes_the_container() {
         let output = run.wait_with_output().expect("wait for run");
         assert_eq!(output.status.code(), Some(9), "{caller:?}: {output:?}");
         assert_eq!(String::from_utf8_lossy(&output.stdout), "got TERM\n");
-        let state = bundle.oci(&["state", "box"]);
-        assert!(
-            state.stderr.contains("container box does not exist"),
-            "{caller:?}: {state:?}"
-        );
+        bundle.assert_gone("box", &format!("{caller:?}: after a signalled run"));
     }
 }
 

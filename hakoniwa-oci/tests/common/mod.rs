@@ -206,6 +206,19 @@ impl Bundle {
         }
     }
 
+    /// Asserts that `state ID` finds no container `id`: it was deleted, or
+    /// never made. `context` says when, for the message.
+    pub fn assert_gone(&self, id: &str, context: &str) {
+        let state = self.oci(&["state", id]);
+        assert_eq!(state.code, Some(1), "{context}: {state:?}");
+        assert!(
+            state
+                .stderr
+                .contains(&format!("container {id} does not exist")),
+            "{context}: {state:?}"
+        );
+    }
+
     /// The command `oci` runs, to run otherwise (in the background, say);
     /// standard input is `/dev/null`.
     pub fn oci_command(&self, args: &[&str]) -> Command {
